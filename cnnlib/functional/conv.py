@@ -13,6 +13,8 @@ __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv3d", "correlate2d", "conv
 def _check_conv_inputs(x, weight, bias, stride, padding, dilation):
     x = as_float_array(x, "x", 4, "(N, C, H, W)")
     weight = as_float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
+    if 0 in weight.shape:
+        raise ValueError(f"weight has shape {weight.shape}: every dimension (filters, channels, KH, KW) must be at least 1")
     if weight.shape[1] != x.shape[1]:
         raise ValueError(
             f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but weight expects "

@@ -48,7 +48,7 @@ def _pool_columns(x, kernel: Pair, stride: Pair, padding: Pair, fill: float) -> 
         padding = (0, 0)
     oh, ow = output_hw(x.shape[2:], kernel, stride, padding)
     col = im2col(x.reshape(n * c, 1, *x.shape[2:]), kernel, stride, padding, (1, 1))
-    return col.reshape(n, c, oh, ow, -1)
+    return col.reshape(n, c, oh, ow, kernel[0] * kernel[1])
 
 
 def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
