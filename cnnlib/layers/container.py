@@ -1,0 +1,123 @@
+"""Sequential: layers run one after the other, errors that say which one failed."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .base import Layer, Shape, SummaryRow
+
+__all__ = ["Sequential", "LayerError"]
+
+
+class LayerError(ValueError):
+    """A bad input met a layer inside a model; the message names the layer.
+
+    A ValueError, so code that catches shape errors keeps working.
+    """
+
+
+def _wrap(index: int, name: str, layer: Layer, exc: Exception) -> LayerError:
+    label = f"layer {index}" if name == str(index) else f"layer {index} '{name}'"
+    return LayerError(f"{label} ({layer.describe()}): {exc}")
+
+
+class Sequential(Layer):
+    """Layers applied in order; backward runs them in reverse.
+
+    Parameters
+    ----------
+    *layers : Layer or (name, Layer)
+        Unnamed layers are named by their index, as in torch, so parameter
+        names look like ``"0.weight"`` or ``"conv1.weight"``.
+
+    Examples
+    --------
+    >>> from cnnlib.layers import Linear, ReLU, Sequential
+    >>> net = Sequential(("fc1", Linear(4, 3)), ("relu", ReLU()), ("fc2", Linear(3, 2)))
+    >>> net.output_shape((4,))
+    (2,)
+    """
+
+    def __init__(self, *layers) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            layers = tuple(layers[0].items())
+        self._layers: list[tuple[str, Layer]] = []
+        for i, item in enumerate(layers):
+            name, layer = item if isinstance(item, tuple) else (str(i), item)
+            if not isinstance(layer, Layer):
+                raise TypeError(f"item {i} of Sequential is a {type(layer).__name__}, not a Layer")
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(f"layer name {name!r} must be a non-empty string without dots")
+            if any(name == other for other, _ in self._layers):
+                raise ValueError(f"two layers are named {name!r}")
+            self._layers.append((name, layer))
+
+    # -- access ------------------------------------------------------------
+    def children(self) -> list[tuple[str, Layer]]:
+        return list(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return (layer for _, layer in self._layers)
+
+    def __getitem__(self, key: int | str) -> Layer:
+        if isinstance(key, str):
+            for name, layer in self._layers:
+                if name == key:
+                    return layer
+            raise KeyError(f"no layer named {key!r}; layers: {[n for n, _ in self._layers]}")
+        return self._layers[key][1]
+
+    def describe(self) -> str:
+        return f"{type(self).__name__} of {len(self)} layers"
+
+    # -- computation -------------------------------------------------------
+    @staticmethod
+    def _step(index: int, name: str, layer: Layer, fn, *args):
+        """``fn(*args)``, with any shape or type error re-raised naming the layer."""
+        try:
+            return fn(*args)
+        except (ValueError, TypeError) as exc:
+            raise _wrap(index, name, layer, exc) from None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for i, (name, layer) in enumerate(self._layers):
+            x = self._step(i, name, layer, layer.forward, x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for i, (name, layer) in reversed(list(enumerate(self._layers))):
+            dout = self._step(i, name, layer, layer.backward, dout)
+        return dout
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        shape = tuple(input_shape)
+        for i, (name, layer) in enumerate(self._layers):
+            shape = self._step(i, name, layer, layer.output_shape, shape)
+        return shape
+
+    def trace(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Run forward and return every layer's output, by name (for feature-map figures)."""
+        outputs = []
+        for i, (name, layer) in enumerate(self._layers):
+            x = self._step(i, name, layer, layer.forward, x)
+            outputs.append((name, x))
+        return outputs
+
+    def summary_rows(self, input_shape: Shape, prefix: str = "", depth: int = 1) -> tuple[list[SummaryRow], Shape]:
+        """Rows of a model summary and the output shape; `depth` levels of nesting are expanded."""
+        if depth <= 0:
+            return super().summary_rows(input_shape, prefix, depth)
+        rows: list[SummaryRow] = []
+        shape = tuple(input_shape)
+        for i, (name, layer) in enumerate(self._layers):
+            qualified = f"{prefix}.{name}" if prefix else name
+            sub, shape = self._step(i, name, layer, layer.summary_rows, shape, qualified, depth - 1)
+            rows += sub
+        return rows, shape
+

@@ -1,0 +1,63 @@
+"""SimpleConvNet: the small network of seed 002 (``train_convnet.py``).
+
+    conv (30 filters 5x5, pad 0, stride 1) -> ReLU -> max pool 2x2
+    -> affine 100 -> ReLU -> affine 10 (-> softmax, in the loss)
+
+On 28x28 MNIST digits the conv layer gives 30 maps of 24x24, pooling 30 of
+12x12, i.e. 4,320 features for the first affine layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_int
+from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, as_rng
+from ..shapes import conv_output_size
+
+__all__ = ["SimpleConvNet"]
+
+
+class SimpleConvNet(Sequential):
+    """Seed 002's ConvNet, with the seed's hyper-parameter names.
+
+    Parameters
+    ----------
+    input_dim : (C, H, W)
+    filter_num, filter_size, pad, stride : int
+        The seed's ``conv_param``.
+    hidden_size, output_size : int
+    pool_size : int
+        Window and stride of the max pooling.
+    init : {"he", "xavier"}
+        The seed draws every weight from N(0, 0.01^2); He initialisation
+        (the default here) suits the ReLUs and trains as well without a
+        hand-tuned scale.
+    seed : int or numpy Generator
+        Seeds every weight, in layer order.
+    dtype : float32 (default) or float64
+
+    Layers are named ``conv1, relu1, pool1, flatten, fc1, relu2, fc2``.
+    """
+
+    def __init__(self, input_dim=(1, 28, 28), filter_num: int = 30, filter_size: int = 5, pad: int = 0,
+                 stride: int = 1, hidden_size: int = 100, output_size: int = 10, pool_size: int = 2,
+                 init: str = "he", seed=0, dtype=np.float32) -> None:
+        c, h, w = (as_int(v, "input_dim", 1) for v in input_dim)
+        rng = as_rng(seed)
+        conv_h = conv_output_size(h, filter_size, stride, pad)
+        conv_w = conv_output_size(w, filter_size, stride, pad)
+        features = as_int(filter_num, "filter_num", 1) * (conv_h // pool_size) * (conv_w // pool_size)
+        super().__init__(
+            ("conv1", Conv2d(c, filter_num, filter_size, stride=stride, padding=pad, init=init, rng=rng, dtype=dtype)),
+            ("relu1", ReLU()),
+            ("pool1", MaxPool2d(pool_size)),
+            ("flatten", Flatten()),
+            ("fc1", Linear(features, hidden_size, init=init, rng=rng, dtype=dtype)),
+            ("relu2", ReLU()),
+            ("fc2", Linear(hidden_size, output_size, init=init, rng=rng, dtype=dtype)),
+        )
+        self.input_dim = (c, h, w)
+
+    def describe(self) -> str:
+        return "SimpleConvNet"
