@@ -20,7 +20,7 @@ BACKENDS = {
     "numba": "cnnlib.functional.numba_backend",
 }
 
-_default = "im2col"  # becomes "numba" when the JIT backend lands
+_default = "numba"
 
 
 def get_backend() -> str:

@@ -1,0 +1,146 @@
+"""Reusable timing tools: interleaved median timers and a report of the process settings.
+
+Used by ``benchmarks/run.py`` (layers) and meant for other benchmarks too
+(e.g. an epoch-time benchmark of the models): build a dict of
+``name -> zero-argument callable`` and call :func:`race`.
+
+Why interleaved: the machine is shared, so the load changes while a
+benchmark runs. Timing contender A for ten seconds and then contender B
+would turn a change of load into a change of ratio; running them in rounds
+(A, B, C, A, B, C, ...) exposes every contender to the same conditions.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+# Settings that change timings on this machine; reported with every result.
+ENV_VARS = ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+            "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
+            "NUMBA_CACHE_DIR")
+
+
+@dataclass
+class Timing:
+    """Wall-clock times of one contender, in milliseconds."""
+
+    first_ms: float  # the first call: JIT compilation or cache loading included
+    runs_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.runs_ms)
+
+    def as_dict(self) -> dict:
+        return dict(median_ms=round(self.median_ms, 4), min_ms=round(self.min_ms, 4), runs=len(self.runs_ms),
+                    first_call_ms=round(self.first_ms, 3))
+
+
+def _time_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def race(contenders: dict[str, Callable[[], object]], *, rounds: int = 15, warmup: int = 2,
+         min_seconds: float = 0.0, max_rounds: int = 200) -> dict[str, Timing]:
+    """Median wall time of each zero-argument callable, timed in interleaved rounds.
+
+    Parameters
+    ----------
+    contenders : dict of name -> callable
+        Each call must do the full piece of work (e.g. forward and backward).
+    rounds : int
+        Timed calls per contender (at least).
+    warmup : int
+        Untimed calls per contender after the first call; the first call
+        (compilation or cache loading) is reported separately as ``first_ms``.
+    min_seconds : float
+        Keep adding rounds, up to `max_rounds`, until this much time has
+        been spent timing: short kernels get more samples.
+
+    Garbage collection is off while timing, as in :mod:`timeit`.
+    """
+    timings = {name: Timing(first_ms=_time_once(fn)) for name, fn in contenders.items()}
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        done = 0
+        while done < rounds or (time.perf_counter() - start < min_seconds and done < max_rounds):
+            for name, fn in contenders.items():
+                timings[name].runs_ms.append(_time_once(fn))
+            done += 1
+    finally:
+        if was_enabled:
+            gc.enable()
+    return timings
+
+
+def machine_report() -> dict:
+    """Versions, thread counts, load and the environment settings that affect timings."""
+    import numpy as np
+
+    report: dict = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "env": {k: os.environ.get(k) for k in ENV_VARS},
+    }
+    try:
+        import numba
+
+        report["numba"] = numba.__version__
+        report["numba_threads"] = numba.get_num_threads()
+        report["numba_threading_layer"] = _numba_layer()
+    except ImportError:  # pragma: no cover - numba is a dependency of cnnlib
+        pass
+    try:
+        import torch
+
+        report["torch"] = torch.__version__
+        report["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        report["torch"] = None
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        report["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # show_config's layout is not a stable API
+        report["numpy_blas"] = None
+    return report
+
+
+def _numba_layer() -> str | None:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

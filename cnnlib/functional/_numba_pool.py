@@ -1,0 +1,177 @@
+"""numba kernels for max pooling, im2col and col2im.
+
+Max pooling splits each plane into the stride-phase planes of
+:mod:`._numba_layout` (padding filled with -inf) in a small scratch buffer,
+where every window position is a contiguous run at a fixed offset, so the
+maximum over a window becomes an elementwise maximum of a few long vectors.
+One parallel loop per call: on a busy machine every extra parallel region
+can wait a scheduler tick for its second thread. Average pooling needs no kernel of its own: it is a
+convolution with weights of one (:mod:`._numba_conv`).
+
+``prange`` runs over (image, channel) planes: a thread owns its plane of the
+output and of the input gradient, so overlapping windows accumulate without
+races, in a fixed order. These kernels are compiled *without* fastmath:
+fastmath lets LLVM assume that no value is infinite (the padding is) and
+reorder comparisons, while the tie rule -- the gradient goes to the first
+maximum in row-major order, as in torch -- depends on the exact strict
+comparison ``v > best``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# numba's cache does not see edits to another file: after changing
+# split_phases, delete this module's cache (see numba_backend).
+from ._numba_layout import split_phases
+
+
+# Planes per parallel task: a plane of a pooling layer is little work, so
+# planes go in chunks, each with its scratch buffers allocated once. Planes
+# are independent: the grouping never changes a result.
+CHUNKS = 64
+
+
+@njit(cache=True)
+def _chunks(n_planes):  # pragma: no cover - compiled
+    """(number of chunks, planes per chunk)."""
+    n_chunks = max(1, min(n_planes, CHUNKS))
+    return n_chunks, (n_planes + n_chunks - 1) // n_chunks
+
+
+@njit(cache=True)
+def _window_max(base, offsets, wide, where):  # pragma: no cover - compiled
+    """wide[k] = max_t base[offsets[t] + k]; where[k] = first t reaching it (row-major taps)."""
+    length = wide.shape[0]
+    first = base[offsets[0] : offsets[0] + length]
+    for k in range(length):
+        wide[k] = first[k]
+        where[k] = 0
+    for t in range(1, offsets.shape[0]):
+        run = base[offsets[t] : offsets[t] + length]
+        for k in range(length):
+            v = run[k]
+            best = wide[k]
+            take = v > best  # strict: a tie keeps the earlier tap
+            wide[k] = v if take else best
+            where[k] = t if take else where[k]
+
+
+@njit(parallel=True, cache=True)
+def max_pool(x, out, offsets, sh, sw, rows, pitch, ph, pw):  # pragma: no cover - compiled
+    """out[m, i, j] = maximum of window (i, j) of plane x[m]; x (M, H, W), out (M, OH, OW).
+
+    Each plane is split into its -inf-padded phase planes (``sh x sw`` planes
+    of ``rows x pitch``) in a scratch buffer that stays in cache; window
+    tap t then starts at ``offsets[t]`` of the flattened phases.
+    """
+    n_planes, out_rows, out_cols = out.shape
+    length = (out_rows - 1) * pitch + out_cols
+    n_chunks, chunk = _chunks(n_planes)
+    for part in prange(n_chunks):
+        # scratch allocated once per chunk of planes, not once per (small) plane
+        phases = np.empty((sh, sw, rows, pitch), dtype=x.dtype)
+        base = phases.reshape(sh * sw * rows * pitch)
+        wide = np.empty(length, dtype=out.dtype)
+        for m in range(part * chunk, min(n_planes, (part + 1) * chunk)):
+            split_phases(x[m], phases, ph, pw, -np.inf)
+            wide[:] = base[offsets[0] : offsets[0] + length]
+            for t in range(1, offsets.shape[0]):
+                run = base[offsets[t] : offsets[t] + length]
+                for k in range(length):
+                    v = run[k]
+                    best = wide[k]
+                    wide[k] = v if v > best else best
+            target = out[m]
+            for i in range(out_rows):
+                target[i, :] = wide[i * pitch : i * pitch + out_cols]
+
+
+@njit(parallel=True, cache=True)
+def max_pool_backward(dout, x, dx, offsets, kw, sh, sw, rows, pitch, ph, pw):  # pragma: no cover - compiled
+    """dx[m] (zeroed here) receives dout[m, i, j] at the first maximum of window (i, j).
+
+    Arguments as in :func:`max_pool`; tap t is kernel position
+    ``(t // kw, t % kw)``. Window (i, j) tap (p, q) is input pixel
+    ``(i*sh + p - ph, j*sw + q - pw)``; never padding, since every window
+    holds a real pixel and -inf never wins.
+    """
+    n_planes, out_rows, out_cols = dout.shape
+    height, width = dx.shape[1], dx.shape[2]
+    length = (out_rows - 1) * pitch + out_cols
+    n_taps = offsets.shape[0]
+    # Flat index of tap t relative to the window's corner: no division per pixel.
+    tap_offset = np.empty(n_taps, dtype=np.int64)
+    for t in range(n_taps):
+        tap_offset[t] = (t // kw - ph) * width + (t % kw - pw)
+    size = height * width
+    n_chunks, chunk = _chunks(n_planes)
+    for part in prange(n_chunks):
+        phases = np.empty((sh, sw, rows, pitch), dtype=x.dtype)
+        wide = np.empty(length, dtype=dx.dtype)
+        where = np.empty(length, dtype=np.int32)  # int32 lanes line up with float32
+        for m in range(part * chunk, min(n_planes, (part + 1) * chunk)):
+            split_phases(x[m], phases, ph, pw, -np.inf)
+            _window_max(phases.reshape(sh * sw * rows * pitch), offsets, wide, where)
+            grad = dx[m].reshape(size)
+            grad[:] = 0
+            upstream = dout[m]
+            for i in range(out_rows):
+                chosen = where[i * pitch : i * pitch + out_cols]
+                gradients = upstream[i]
+                corner = i * sh * width
+                for j in range(out_cols):
+                    index = corner + j * sw + tap_offset[chosen[j]]
+                    if 0 <= index < size:  # always true (see above); never write out of bounds
+                        grad[index] += gradients[j]
+
+
+@njit(parallel=True, cache=True)
+def im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):  # pragma: no cover - compiled
+    """col[(n*OH + i)*OW + j, (c*KH + p)*KW + q] = xpad[n, c, i*sh + p*dh, j*sw + q*dw]."""
+    n_images, channels, height, width = x.shape
+    for image_row in prange(n_images * oh):
+        n = image_row // oh
+        i = image_row - n * oh
+        for j in range(ow):
+            patch = col[image_row * ow + j]
+            for c in range(channels):
+                for p in range(kh):
+                    r = i * sh + p * dh - ph
+                    base = (c * kh + p) * kw
+                    if r < 0 or r >= height:
+                        patch[base : base + kw] = 0
+                        continue
+                    row = x[n, c, r]
+                    for q in range(kw):
+                        s = j * sw + q * dw - pw
+                        patch[base + q] = row[s] if 0 <= s < width else 0
+
+
+@njit(parallel=True, cache=True)
+def col2im(col, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):  # pragma: no cover - compiled
+    """Adjoint of :func:`im2col`; dx (N, C, H, W) is zeroed here.
+
+    Taps are the outer loops, as in the NumPy version, so every pixel adds
+    its contributions in the same order and the result is bit-identical.
+    """
+    n_images, channels, height, width = dx.shape
+    for plane in prange(n_images * channels):
+        n = plane // channels
+        c = plane - n * channels
+        grad = dx[n, c]
+        grad[:, :] = 0
+        for p in range(kh):
+            for q in range(kw):
+                column = (c * kh + p) * kw + q
+                for i in range(oh):
+                    r = i * sh + p * dh - ph
+                    if r < 0 or r >= height:
+                        continue
+                    row = grad[r]
+                    first = (n * oh + i) * ow
+                    for j in range(ow):
+                        s = j * sw + q * dw - pw
+                        if 0 <= s < width:
+                            row[s] += col[first + j, column]

@@ -1,0 +1,286 @@
+"""The numba backend: JIT-compiled kernels, the default backend.
+
+Same contract as :mod:`cnnlib.functional.naive` (validated, C-contiguous
+float32/float64 input; stride, padding and dilation as (h, w) pairs). The
+kernels live in ``_numba_layout`` (memory layout), ``_numba_conv`` (forward
+pass, input gradient), ``_numba_wgrad`` (weight gradient), ``_numba_pool``
+(max pooling, im2col, col2im) and ``_numba_gemm`` (a matrix product); this
+module plans the memory layout and calls them. Nothing is compiled until a
+function is first called; ``cache=True`` keeps the machine code on disk.
+
+How a convolution becomes contiguous loops
+------------------------------------------
+Output pixel (i, j) of tap (p, q) reads the padded input at
+``(i*sh + p*dh, j*sw + q*dw)``. Split the padded input into ``sh * sw``
+*phase planes* -- phase (a, b) keeps rows ``a, a+sh, ...`` and columns
+``b, b+sw, ...`` -- and that pixel becomes ``(i + p', j + q')`` of phase
+``(p*dh % sh, q*dw % sw)`` with ``p' = p*dh // sh``, ``q' = q*dw // sw``.
+Every tap is now a stride-1 shift, and with the planes stored row by row
+with pitch ``P = OW + max q'``, a tap reads the contiguous run that starts
+at ``p'*P + q'``. The output plane is computed as one "wide" vector of
+pitch P (its last ``P - OW`` columns per row are garbage and dropped). For
+stride 1 without padding the phase planes are the input itself: no copy.
+
+The input gradient runs the same taps backwards: every element of ``dout``
+(laid out with pitch P, zeros in the extra columns) is scattered, times the
+tap's weight, into per-channel phase planes of dx at the tap's offset; the
+planes are then unshuffled into dx. The weight gradient is one dot product
+per tap between that ``dout`` and the shifted input planes.
+
+When the output plane is tiny (a wide vector shorter than ``SMALL_PLANE``,
+e.g. LeNet-5's 1x1 C5 maps) the vectors are too short to pay off, and the
+convolution goes the im2col way: unrolled patches times the filters.
+
+Pooling treats each (image, channel) plane as a one-channel image with the
+same layout: average pooling is a convolution with weights of one, max
+pooling an elementwise maximum over the window's runs (padding = -inf).
+
+Work buffers (phase planes, the re-pitched ``dout``) are reused between
+calls, per thread, because the allocator would otherwise hand large
+buffers back to the operating system and page-fault them in again on every
+call. :func:`release_buffers` frees them.
+
+Developer note: numba's on-disk cache is invalidated only by changes to the
+file of the cached function itself. ``_numba_pool`` uses ``split_phases``
+from ``_numba_layout`` and ``_numba_wgrad`` uses ``blocks_of_four``, ``TILE``
+and ``BLOCK`` from ``_numba_conv``: after editing those, delete
+``cnnlib/functional/__pycache__/_numba_*.nb?`` (a fresh clone has no cache).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .._validation import Pair, output_hw
+from . import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad
+
+__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers"]
+
+_local = threading.local()
+
+# Output planes whose wide vector is shorter than this many elements (e.g. a
+# 1x1 output) go the im2col way: unrolled patches times the filters.
+SMALL_PLANE = 32
+
+
+def _buffer(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A reusable, uninitialised C-contiguous work array (per thread, slot and dtype)."""
+    pool = _local.__dict__.setdefault("pool", {})
+    size = int(np.prod(shape))
+    key = (slot, np.dtype(dtype).str)
+    buf = pool.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(max(size, 1), dtype=dtype)
+        pool[key] = buf
+    return buf[:size].reshape(shape)
+
+
+def release_buffers() -> None:
+    """Free the work buffers kept between calls by this thread."""
+    _local.__dict__.pop("pool", None)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: plans are cached, one per geometry
+class _Plan:
+    """Phase-plane layout of one convolution (see the module docstring)."""
+
+    out_hw: Pair
+    stride: Pair
+    rows: int  # rows per phase plane: OH + max p'
+    pitch: int  # row pitch of the phase planes: OW + max q'
+    phase_row: np.ndarray  # per kernel row p: (phase a, shift p')
+    phase_col: np.ndarray  # per kernel column q: (phase b, shift q')
+
+
+# A training loop asks for the same few geometries over and over: computing a
+# plan and its offsets costs ~20 us, as much as a small kernel.
+def _plan(in_hw, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
+    """The (cached) plan of a geometry."""
+    return _cached_plan(*(tuple(int(v) for v in pair) for pair in (in_hw, kernel, stride, padding, dilation)))
+
+
+@lru_cache(maxsize=256)
+def _cached_plan(in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
+    oh, ow = output_hw(in_hw, kernel, stride, padding, dilation)
+    taps_h = np.arange(kernel[0]) * dilation[0]
+    taps_w = np.arange(kernel[1]) * dilation[1]
+    phase_row = np.stack([taps_h % stride[0], taps_h // stride[0]], axis=1)
+    phase_col = np.stack([taps_w % stride[1], taps_w // stride[1]], axis=1)
+    return _Plan((oh, ow), stride, oh + int(phase_row[:, 1].max()), ow + int(phase_col[:, 1].max()),
+                 phase_row, phase_col)
+
+
+@lru_cache(maxsize=256)
+def _tap_offsets(plan: _Plan, channels: int) -> np.ndarray:
+    """(C*KH*KW,) start of each tap's run in one image's flattened phase planes."""
+    rows, pitch, stride = plan.rows, plan.pitch, plan.stride
+    a, p_shift = plan.phase_row[:, 0], plan.phase_row[:, 1]
+    b, q_shift = plan.phase_col[:, 0], plan.phase_col[:, 1]
+    phase = a[:, None] * stride[1] + b[None, :]
+    per_channel = (phase * rows + p_shift[:, None]) * pitch + q_shift[None, :]
+    image = stride[0] * stride[1] * rows * pitch
+    return (np.arange(channels)[:, None] * image + per_channel.reshape(1, -1)).reshape(-1).astype(np.int64)
+
+
+def _phase_planes(x: np.ndarray, plan: _Plan, stride: Pair, padding: Pair) -> np.ndarray:
+    """x as (N, C * sh*sw*R*P) zero-padded phase planes; x itself when no copy is needed."""
+    n, c, h, w = x.shape
+    if stride == (1, 1) and padding == (0, 0) and (plan.rows, plan.pitch) == (h, w):
+        return x.reshape(n, c * h * w)  # explicit sizes: -1 is ambiguous when N = 0
+    planes = _buffer("x", (n, c, stride[0], stride[1], plan.rows, plan.pitch), x.dtype)
+    _numba_layout.to_phase_planes(x, planes, padding[0], padding[1], 0.0)
+    return planes.reshape(n, c * stride[0] * stride[1] * plan.rows * plan.pitch)
+
+
+def _wide(dout: np.ndarray, pitch: int) -> np.ndarray:
+    """(N, F, OH*pitch): dout with row pitch `pitch`, zeros in the spare columns."""
+    n, f, oh, ow = dout.shape
+    if pitch == ow:
+        return dout.reshape(n, f, oh * ow)
+    wide = _buffer("dout", (n, f, 1, 1, oh, pitch), dout.dtype)
+    _numba_layout.to_phase_planes(dout, wide, 0, 0, 0.0)
+    return wide.reshape(n, f, oh * pitch)
+
+
+def _is_small(plan: _Plan) -> bool:
+    oh, ow = plan.out_hw
+    return (oh - 1) * plan.pitch + ow < SMALL_PLANE
+
+
+def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    n, c, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    if bias is None:
+        bias = np.zeros(n_filters, dtype=x.dtype)
+    if _is_small(plan):
+        col = im2col(x, (kh, kw), stride, padding, dilation)
+        rows = np.empty((col.shape[0], n_filters), dtype=x.dtype)
+        _numba_gemm.matmul(col, np.ascontiguousarray(weight.reshape(n_filters, -1).T), bias, rows)
+        return np.ascontiguousarray(rows.reshape(n, *plan.out_hw, n_filters).transpose(0, 3, 1, 2))
+    src = _phase_planes(x, plan, stride, padding)
+    y = np.empty((n, n_filters, *plan.out_hw), dtype=x.dtype)
+    _numba_conv.correlate_planes(src, weight.reshape(n_filters, c * kh * kw), bias, _tap_offsets(plan, c),
+                                 y, plan.pitch)
+    return y
+
+
+def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
+    n, c, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    oh, ow = plan.out_hw
+    if _is_small(plan):
+        return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)
+    length = (oh - 1) * plan.pitch + ow
+    src = _phase_planes(x, plan, stride, padding)
+    dout_wide = _wide(dout, plan.pitch)
+    dweight = np.empty((n_filters, c * kh * kw), dtype=x.dtype)
+    dbias = np.empty(n_filters, dtype=x.dtype)
+    _numba_wgrad.weight_grad(dout_wide, src, _tap_offsets(plan, c), length, dweight, dbias)
+
+    dx = np.empty((n, c, h, w), dtype=x.dtype)
+    weight_t = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(kh * kw, c, n_filters))
+    _numba_conv.input_grad(dout_wide, weight_t, _tap_offsets(plan, 1), length, dx,
+                           plan.rows, plan.pitch, *stride, *padding)
+    return dx, dweight.reshape(weight.shape), dbias
+
+
+def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
+    """conv2d_backward the im2col way, for tiny output planes (see SMALL_PLANE)."""
+    n_filters, c, kh, kw = weight.shape
+    col = im2col(x, (kh, kw), stride, padding, dilation)  # (N*OH*OW, C*KH*KW)
+    dout_rows = np.ascontiguousarray(dout.transpose(0, 2, 3, 1).reshape(-1, n_filters))
+    filters = weight.reshape(n_filters, c * kh * kw)
+    dweight = np.empty_like(filters)
+    _numba_gemm.matmul(np.ascontiguousarray(dout_rows.T), col, np.zeros(col.shape[1], dtype=x.dtype), dweight)
+    dcol = np.empty_like(col)
+    _numba_gemm.matmul(dout_rows, filters, np.zeros(col.shape[1], dtype=x.dtype), dcol)
+    dx = col2im(dcol, x.shape, (kh, kw), stride, padding, dilation)
+    dbias = dout.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
+    return dx, dweight.reshape(weight.shape), dbias
+
+
+# Pooling: each (image, channel) plane is an image of one channel, pooled
+# with the same phase-plane layout as a convolution with that window.
+
+
+def _pool_planes(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair):
+    """(plan, zero-padded planes (N*C, S), tap offsets) of a pooling window over every channel."""
+    n, c, h, w = x.shape
+    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    planes = _phase_planes(x.reshape(n * c, 1, h, w), plan, stride, padding)
+    return plan, planes, _tap_offsets(plan, 1)
+
+
+def _divisors(in_hw, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool, dtype) -> np.ndarray | float:
+    """Average pooling's divisor: K*K, or per output the number of real pixels in its window."""
+    if count_include_pad:
+        return float(kernel[0] * kernel[1])
+    oh, ow = output_hw(in_hw, kernel, stride, padding)
+    counts = []
+    for axis, size in ((0, oh), (1, ow)):
+        start = np.arange(size) * stride[axis] - padding[axis]
+        counts.append(np.minimum(start + kernel[axis], in_hw[axis]) - np.maximum(start, 0))
+    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+
+
+def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+    n, c, h, w = x.shape
+    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    out = np.empty((n, c, *plan.out_hw), dtype=x.dtype)
+    _numba_pool.max_pool(x.reshape(n * c, h, w), out.reshape(n * c, *plan.out_hw), _tap_offsets(plan, 1),
+                         *stride, plan.rows, plan.pitch, *padding)
+    return out
+
+
+def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+    n, c, h, w = x.shape
+    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    dx = np.empty_like(x)
+    _numba_pool.max_pool_backward(dout.reshape(n * c, *plan.out_hw), x.reshape(n * c, h, w), dx.reshape(n * c, h, w),
+                                  _tap_offsets(plan, 1), kernel[1], *stride, plan.rows, plan.pitch, *padding)
+    return dx
+
+
+def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
+    n, c, h, w = x.shape
+    plan, planes, offsets = _pool_planes(x, kernel, stride, padding)
+    sums = np.empty((n * c, 1, *plan.out_hw), dtype=x.dtype)
+    ones = np.ones((1, offsets.size), dtype=x.dtype)
+    _numba_conv.correlate_planes(planes, ones, np.zeros(1, dtype=x.dtype), offsets, sums, plan.pitch)
+    sums /= _divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
+    return sums.reshape(n, c, *plan.out_hw)
+
+
+def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
+    n, c, h, w = x.shape
+    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    oh, ow = plan.out_hw
+    share = dout / _divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
+    dx = np.empty_like(x)
+    ones = np.ones((kernel[0] * kernel[1], 1, 1), dtype=x.dtype)
+    _numba_conv.input_grad(_wide(share.reshape(n * c, 1, oh, ow), plan.pitch), ones, _tap_offsets(plan, 1),
+                           (oh - 1) * plan.pitch + ow, dx.reshape(n * c, 1, h, w), plan.rows, plan.pitch,
+                           *stride, *padding)
+    return dx
+
+
+def im2col(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    n, c, h, w = x.shape
+    oh, ow = output_hw((h, w), kernel, stride, padding, dilation)
+    col = np.empty((n * oh * ow, c * kernel[0] * kernel[1]), dtype=x.dtype)
+    _numba_pool.im2col(x, col, *kernel, *stride, *padding, *dilation, oh, ow)
+    return col
+
+
+def col2im(col, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    oh, ow = output_hw(x_shape[2:], kernel, stride, padding, dilation)
+    dx = np.empty(x_shape, dtype=col.dtype)
+    _numba_pool.col2im(col, dx, *kernel, *stride, *padding, *dilation, oh, ow)
+    return dx
