@@ -119,5 +119,10 @@ class Sequential(Layer):
             qualified = f"{prefix}.{name}" if prefix else name
             sub, shape = self._step(i, name, layer, layer.summary_rows, shape, qualified, depth - 1)
             rows += sub
+            rows += self._rows_after(name, shape, prefix, depth)
         return rows, shape
+
+    def _rows_after(self, name: str, shape: Shape, prefix: str, depth: int) -> list[SummaryRow]:
+        """Summary rows of side branches that leave the trunk after layer `name` (none here)."""
+        return []
 

@@ -162,18 +162,10 @@ class GoogLeNet(Sequential):
             dout = self._step(i, name, layer, layer.backward, dout)
         return dout
 
-    def summary_rows(self, input_shape: Shape, prefix: str = "", depth: int = 1) -> tuple[list[SummaryRow], Shape]:
-        if depth <= 0:
-            return super().summary_rows(input_shape, prefix, depth)
-        rows: list[SummaryRow] = []
-        shape = tuple(input_shape)
-        for i, (name, layer) in enumerate(self._layers):
-            qualified = f"{prefix}.{name}" if prefix else name
-            sub, shape = self._step(i, name, layer, layer.summary_rows, shape, qualified, depth - 1)
-            rows += sub
-            aux = self._aux_for(name)
-            if aux is not None:
-                aux_name = _AUX_AFTER[name]
-                rows += aux.summary_rows(shape, f"{prefix}.{aux_name}" if prefix else aux_name, depth - 1)[0]
-        return rows, shape
+    def _rows_after(self, name: str, shape: Shape, prefix: str, depth: int) -> list[SummaryRow]:
+        aux = self._aux_for(name)
+        if aux is None:
+            return []
+        aux_name = _AUX_AFTER[name]
+        return aux.summary_rows(shape, f"{prefix}.{aux_name}" if prefix else aux_name, depth - 1)[0]
 
