@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 __all__ = [
     "BACKENDS", "TOL", "SETTINGS", "FAST", "SLOW",
     "ConvCase", "PoolCase", "conv_cases", "pool_cases", "EDGE_CONV_CASES", "EDGE_POOL_CASES",
-    "assert_close", "torch_conv2d", "torch_conv2d_grads", "torch_pool", "torch_pool_grad", "t",
+    "assert_close", "check_conv_against_torch", "torch_conv2d", "torch_conv2d_grads", "torch_pool", "torch_pool_grad", "t",
 ]
 
 # Backends tested here; the numba backend has its own test file.
@@ -307,3 +307,17 @@ def torch_pool_grad(kind: str, dout, x, kernel_size, stride=None, padding=0, cou
         y = torch.nn.functional.avg_pool2d(xt, kernel_size, stride, padding, count_include_pad=count_include_pad)
     y.backward(t(dout))
     return xt.grad.numpy()
+
+
+def check_conv_against_torch(case: "ConvCase", backend: str, dtype, label: str = "conv2d") -> None:
+    """conv2d forward and all three gradients of one case, against torch, at TOL[dtype]."""
+    from cnnlib.functional import conv2d, conv2d_backward
+
+    x, w, b, dout = case.arrays(dtype)
+    kw = case.kwargs()
+    assert_close(conv2d(x, w, b, backend=backend, **kw), torch_conv2d(x, w, b, **kw), dtype, f"{label} forward")
+    dx, dw, db = conv2d_backward(dout, x, w, backend=backend, **kw)
+    tdx, tdw, tdb = torch_conv2d_grads(dout, x, w, **kw)
+    assert_close(dx, tdx, dtype, f"{label} backward dx")
+    assert_close(dw, tdw, dtype, f"{label} backward dw")
+    assert_close(db, tdb, dtype, f"{label} backward db")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import cnnlib
 from cnnlib.functional import conv1d, conv2d, conv2d_backward, conv3d, convolve2d, correlate2d
 from cnnlib.gradcheck import numerical_gradient_array, rel_error
-from helpers import (BACKENDS, EDGE_CONV_CASES, FAST, SLOW, ConvCase, assert_close, conv_cases,
+from helpers import (BACKENDS, EDGE_CONV_CASES, FAST, SLOW, ConvCase, assert_close, check_conv_against_torch, conv_cases,
                      torch_conv2d, torch_conv2d_grads, t)
 
 DTYPES = [np.float32, np.float64]
@@ -26,15 +26,7 @@ FD_TOL = dict(rtol=1e-6, atol=1e-8)
 
 
 def _check_against_torch(case: ConvCase, backend: str, dtype) -> None:
-    x, w, b, dout = case.arrays(dtype)
-    kw = case.kwargs()
-    y = conv2d(x, w, b, backend=backend, **kw)
-    assert_close(y, torch_conv2d(x, w, b, **kw), dtype, "conv2d forward")
-    dx, dw, db = conv2d_backward(dout, x, w, backend=backend, **kw)
-    tdx, tdw, tdb = torch_conv2d_grads(dout, x, w, **kw)
-    assert_close(dx, tdx, dtype, "conv2d backward dx")
-    assert_close(dw, tdw, dtype, "conv2d backward dw")
-    assert_close(db, tdb, dtype, "conv2d backward db")
+    check_conv_against_torch(case, backend, dtype)
 
 
 # --------------------------------------------------------------------------

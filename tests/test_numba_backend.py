@@ -30,7 +30,8 @@ import cnnlib
 from cnnlib.functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backward, max_pool2d,
                                max_pool2d_backward, numba_backend)
 from cnnlib.im2col import col2im, im2col
-from helpers import (EDGE_CONV_CASES, EDGE_POOL_CASES, SETTINGS, ConvCase, PoolCase, assert_close, conv_cases,
+from helpers import (EDGE_CONV_CASES, EDGE_POOL_CASES, SETTINGS, ConvCase, PoolCase, assert_close, check_conv_against_torch,
+                     conv_cases,
                      pool_cases, torch_conv2d, torch_conv2d_grads, torch_pool, torch_pool_grad)
 from test_validation import CONV_CASES, OTHER_CASES, POOL_CASES
 
@@ -59,14 +60,7 @@ PATHS = ["wide", "im2col"]
 
 
 def _conv_vs_torch(case: ConvCase, dtype) -> None:
-    x, w, b, dout = case.arrays(dtype)
-    kw = case.kwargs()
-    assert_close(conv2d(x, w, b, backend=B, **kw), torch_conv2d(x, w, b, **kw), dtype, "numba conv2d forward")
-    dx, dw, db = conv2d_backward(dout, x, w, backend=B, **kw)
-    tdx, tdw, tdb = torch_conv2d_grads(dout, x, w, **kw)
-    assert_close(dx, tdx, dtype, "numba conv2d backward dx")
-    assert_close(dw, tdw, dtype, "numba conv2d backward dw")
-    assert_close(db, tdb, dtype, "numba conv2d backward db")
+    check_conv_against_torch(case, B, dtype, label="numba conv2d")
 
 
 # --------------------------------------------------------------------------
