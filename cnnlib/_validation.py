@@ -22,7 +22,7 @@ def as_float_array(x, name: str, ndim: int | None = None, shape_hint: str = "") 
     """Return `x` as a C-contiguous float32 or float64 array, or raise.
 
     float32 and float64 keep their dtype; integers, unsigned integers and
-    float16 become float64 so that the seeds' integer examples come out
+    float16 become float64 so that the book's integer examples come out
     exact. bool, complex, object and string dtypes are rejected: they are
     almost always a bug in the caller, not data.
     """

@@ -3,7 +3,7 @@
 ``im2col`` copies every receptive field (patch) of the input into one row of
 a matrix, so that a convolution becomes ``col @ weight.reshape(F, -1).T``.
 The row order is (n, oh, ow) and the column order (c, kh, kw), as in
-seed 002: ``x`` of shape (1, 3, 7, 7) with a 5x5 kernel gives ``col`` of
+Saito's *Deep Learning from Scratch*: ``x`` of shape (1, 3, 7, 7) with a 5x5 kernel gives ``col`` of
 shape (9, 75).
 
 ``col2im`` is the exact adjoint (transpose) of ``im2col``: it scatters each

@@ -118,7 +118,7 @@ def conv_transpose_output_size(
 def kernel_size_for(size: int, out: int, stride: int = 1, padding: int = 0) -> int:
     """The kernel length that maps an input of length `size` to `out`.
 
-    The inverse formula of seed 001: ``K = H + 2P - S (O - 1)``. Raises
+    The inverse of the output-size formula: ``K = H + 2P - S (O - 1)``. Raises
     ``ValueError`` when no kernel of length >= 1 gives exactly that output
     (for stride > 1 several kernels give the same floor; the largest is
     the one for which the windows end exactly on the border).
@@ -159,7 +159,7 @@ def conv2d_params(in_channels: int, out_channels: int, kernel_size: int | Sequen
     """Number of learnable parameters of a 2-D convolution layer.
 
     ``out_channels * in_channels * KH * KW`` weights, plus ``out_channels``
-    biases when `bias` is True. Seed 004: 3x3, 128 -> 64 channels, no bias:
+    biases when `bias` is True. For example 3x3, 128 -> 64 channels, no bias:
     ``conv2d_params(128, 64, 3, bias=False) == 73_728``.
     """
     in_channels = as_int(in_channels, "in_channels", 1)

@@ -17,8 +17,8 @@ class Linear(Layer):
     """``y = x W^T + b``: ``(N, in_features) -> (N, out_features)``.
 
     The weight is ``(out_features, in_features)``, one row per output unit,
-    as in ``torch.nn.Linear`` (so weights copy across unchanged). Seed 002
-    calls this layer "Affine".
+    as in ``torch.nn.Linear`` (so weights copy across unchanged). Saito's *Deep
+    Learning from Scratch* calls this layer "Affine".
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Models: SimpleConvNet (seed 002), LeNet-5, AlexNet and GoogLeNet, and ``summary``.
+"""Models: SimpleConvNet (Saito 2016), LeNet-5, AlexNet and GoogLeNet, and ``summary``.
 
 Each model is a :class:`cnnlib.layers.Sequential` (GoogLeNet adds Inception
 blocks and optional auxiliary classifiers), seeded, float32 by default.

@@ -37,7 +37,7 @@ class LeNet5(Sequential):
     Parameters
     ----------
     activation : {"tanh", "sigmoid", "relu"}
-        The paper uses a scaled tanh; seed 002 says sigmoid. Both work.
+        The paper uses a scaled tanh; many textbooks say sigmoid. Both work.
     pooling : {"avg", "max"}
         The paper's subsampling is an average.
     num_classes : int

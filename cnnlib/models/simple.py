@@ -1,4 +1,4 @@
-"""SimpleConvNet: the small network of seed 002 (``train_convnet.py``).
+"""SimpleConvNet: the small network of Saito's *Deep Learning from Scratch* (its ``train_convnet.py``).
 
     conv (30 filters 5x5, pad 0, stride 1) -> ReLU -> max pool 2x2
     -> affine 100 -> ReLU -> affine 10 (-> softmax, in the loss)
@@ -19,7 +19,7 @@ __all__ = ["SimpleConvNet"]
 
 
 class SimpleConvNet(Sequential):
-    """Seed 002's ConvNet, with the seed's hyper-parameter names.
+    """The ConvNet of Saito's *Deep Learning from Scratch*, with its hyper-parameter names.
 
     Parameters
     ----------

@@ -7,7 +7,7 @@ so the tests can compare step by step.
 
 * SGD: ``p -= lr * g``
 * Momentum: ``v = mu * v + g;  p -= lr * v`` -- a velocity that averages
-  recent gradients (seed 002's ``Momentum`` keeps ``-lr * v`` instead, the
+  recent gradients (Saito's ``Momentum`` keeps ``-lr * v`` instead, the
   same update for a fixed learning rate).
 * Adam (Kingma and Ba, 2015): running means of ``g`` and ``g^2``, corrected
   for their start at zero; each parameter gets its own step size

@@ -51,7 +51,7 @@ class Trainer:
         Built on the same model, e.g. ``Adam(model, lr=0.001)``.
     loss : SoftmaxCrossEntropy, optional
     batch_size : int
-        Seed 002 uses 100.
+        SimpleConvNet's training in chapter 8 uses 100.
     seed : int or numpy Generator
         Seeds the order of the batches.
     progress : bool

@@ -73,7 +73,7 @@ def plot_filter_grid(weight, *, ncols: int = 10, title: str | None = None, dpi: 
     -------
     matplotlib.figure.Figure
         One cell per filter, each scaled from its own minimum (black) to
-        its maximum (white), as in seed 002's ``visualize_filter.py``.
+        its maximum (white), as in Saito's ``visualize_filter.py``.
     """
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim != 4:
