@@ -87,7 +87,7 @@ def _draw_frame(ax: Axes, s: _Setup, step: int) -> None:
 
     k_left = wp + 1.2
     # The book's symbol for cross-correlation (true convolution is *).
-    ax.text(wp + 0.6, height / 2, "⋆", ha="center", va="center", fontsize=16)
+    ax.text(wp + 0.6, height / 2, "⋆", ha="center", va="center", fontsize=30)  # a small glyph: set large
     draw_cells(ax, s.kernel, k_left, (height - kh) / 2, colors=np.full(s.kernel.shape, KERNEL, dtype=object))
 
     o_left = k_left + kw + 1.2
