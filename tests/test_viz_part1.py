@@ -302,6 +302,7 @@ def test_alt_text_says_what_each_figure_shows():
         assert name in alt["gallery"]
     assert "28×28 image" in alt["gallery"] and "5 kernels" in alt["gallery"]
     assert "3 row(s)" in alt["feature_maps"] and "4 feature map(s) of 26×26" in alt["feature_maps"]
+    assert get_alt(feature_map_grid(_DIGITS[0], _DIGITS[:1], alt="a digit and its copy")) == "a digit and its copy"
     assert alt["sizes"].count("One axis of a convolution") == 3
     assert "O = ⌊(H + 2P − K) / S⌋ + 1 = ⌊4/2⌋ + 1 = 3" in alt["sizes"]
     assert "the last 2 cell(s) of the strip are never read" in alt["lost"]

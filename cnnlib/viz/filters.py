@@ -115,7 +115,7 @@ def filter_gallery(image, kernels: dict[str, np.ndarray], *, dpi: float = 100) -
                         + ". Signed outputs are red where positive and blue where negative.")
 
 
-def feature_map_grid(images, maps, *, channel_names=None, dpi: float = 100) -> Figure:
+def feature_map_grid(images, maps, *, channel_names=None, alt: str | None = None, dpi: float = 100) -> Figure:
     """A batch of inputs beside the feature maps a conv layer made of them.
 
     Parameters
@@ -125,6 +125,10 @@ def feature_map_grid(images, maps, *, channel_names=None, dpi: float = 100) -> F
         The output of the layer, one row per image.
     channel_names : list of F str, optional
         Column titles.
+    alt : str, optional
+        Alt text, for a caller that puts something other than a layer's
+        feature maps in `maps`; by default it is written from the shapes and
+        channel names.
     dpi : float
 
     Returns
@@ -152,6 +156,8 @@ def feature_map_grid(images, maps, *, channel_names=None, dpi: float = 100) -> F
     fig.tight_layout()
     h, w = images.shape[1:]
     oh, ow = maps.shape[2:]
+    if alt is not None:
+        return set_alt(fig, alt)
     return set_alt(fig, f"A grid of {n} row(s): each row is one {h}×{w} input image (dark ink on white) "
                         f"followed by its {f} feature map(s) of {oh}×{ow}, one column per output channel: "
                         + ", ".join(names)
