@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from .._validation import as_float_array, as_pair
 from ..functional import conv2d
 from ._grid import CURRENT, KERNEL, OUTPUT, PADDING, WINDOW, draw_cells, format_number, matrix_axes, outline
+from ._style import MAX_WIDTH_IN, set_alt
 
 __all__ = ["sliding_window_figure", "sliding_window_animation"]
 
@@ -50,7 +51,7 @@ class _Setup:
 
 def _setup(x, kernel, stride, padding, dilation) -> _Setup:
     x = as_float_array(x, "x", 2, "(H, W)")
-    kernel = as_float_array(kernel, "kernel", 2, "(KH, KW)")
+    kernel = as_float_array(kernel, "kernel", 2, "(K_H, K_W)")
     stride, padding, dilation = as_pair(stride, "stride", 1), as_pair(padding, "padding", 0), as_pair(dilation, "dilation", 1)
     out = conv2d(x[None, None], kernel[None, None], stride=stride, padding=padding, dilation=dilation)[0, 0]
     xpad = np.pad(x, [(padding[0], padding[0]), (padding[1], padding[1])])
@@ -85,7 +86,8 @@ def _draw_frame(ax: Axes, s: _Setup, step: int) -> None:
     outline(ax, left, (height - hp) / 2 + top, span_w, span_h, "#c0392b")
 
     k_left = wp + 1.2
-    ax.text(wp + 0.6, height / 2, "⊛", ha="center", va="center", fontsize=16)
+    # The book's symbol for cross-correlation (true convolution is *).
+    ax.text(wp + 0.6, height / 2, "⋆", ha="center", va="center", fontsize=30)  # a small glyph: set large
     draw_cells(ax, s.kernel, k_left, (height - kh) / 2, colors=np.full(s.kernel.shape, KERNEL, dtype=object))
 
     o_left = k_left + kw + 1.2
@@ -107,7 +109,24 @@ def _figure_size(s: _Setup) -> tuple[float, float]:
     width = wp + kw + s.out.shape[1] + 2.6
     height = max(hp, kh, s.out.shape[0]) + 2.0
     scale = 0.4
-    return (max(width * scale, 5.0), height * scale)
+    return (min(max(width * scale, 5.0), MAX_WIDTH_IN), height * scale)
+
+
+def _describe(s: _Setup, positions: list[tuple[int, int]]) -> str:
+    """Alt text: the geometry, then the multiply-accumulate sum of each panel."""
+    h, w = s.xpad.shape[0] - 2 * s.padding[0], s.xpad.shape[1] - 2 * s.padding[1]
+    kh, kw = s.kernel.shape
+    oh, ow = s.out.shape
+    geometry = f"stride {_pair_text(s.stride)}, padding {_pair_text(s.padding)}"
+    if s.dilation != (1, 1):
+        geometry += f", dilation {_pair_text(s.dilation)}"
+    sums = "; ".join(f"output ({i}, {j}) = {_fma_text(s, i, j)}" for i, j in positions)
+    return (f"Cross-correlation of a {h}×{w} input with a {kh}×{kw} kernel ({geometry}), "
+            f"giving a {oh}×{ow} output; the window under the kernel is shaded orange. {sums}.")
+
+
+def _pair_text(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
 def sliding_window_figure(x, kernel, stride=1, padding=0, dilation=1, positions=None, *, dpi: float = 100) -> Figure:
@@ -117,7 +136,7 @@ def sliding_window_figure(x, kernel, stride=1, padding=0, dilation=1, positions=
     ----------
     x : (H, W) array
         The input (one channel of one image).
-    kernel : (KH, KW) array
+    kernel : (K_H, K_W) array
     stride, padding, dilation : int or (h, w)
         As in :func:`cnnlib.functional.conv2d`; padded cells are grey.
     positions : list of (i, j), optional
@@ -127,7 +146,8 @@ def sliding_window_figure(x, kernel, stride=1, padding=0, dilation=1, positions=
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per position, stacked vertically.
+        One axes per position, stacked vertically, with alt text listing
+        each panel's multiply-accumulate sum.
     """
     s = _setup(x, kernel, stride, padding, dilation)
     order = s.positions
@@ -140,7 +160,7 @@ def sliding_window_figure(x, kernel, stride=1, padding=0, dilation=1, positions=
     for ax, p in zip(axes[:, 0], positions):
         _draw_frame(ax, s, order.index(p))
     fig.tight_layout()
-    return fig
+    return set_alt(fig, _describe(s, positions))
 
 
 def sliding_window_animation(
@@ -182,6 +202,7 @@ def sliding_window_animation(
 
     update(0)
     fig.tight_layout()
+    set_alt(fig, "Animation, one frame per output: " + _describe(s, s.positions))
     anim = FuncAnimation(fig, update, frames=n_frames, interval=interval, repeat=True)
     plt.close(fig)
     return anim
