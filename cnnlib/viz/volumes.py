@@ -172,7 +172,7 @@ def plot_conv_volumes(in_channels: int = 3, size: int = 5, out_channels: int = 2
 
 def conv_volumes_animation(in_channels: int = 3, size: int = 5, out_channels: int = 2, kernel_size: int = 3, *,
                            stride: int = 1, padding: int = 0, seed: int = 0, interval: int = 900,
-                           dpi: float = 72) -> FuncAnimation:
+                           dpi: float = 100) -> FuncAnimation:
     """The filters of :func:`plot_conv_volumes` sliding over the input, one output number per frame.
 
     Frames go filter by filter, row by row; each shows the outputs computed
