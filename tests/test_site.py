@@ -239,9 +239,9 @@ async () => {
     let text = el.tagName.toLowerCase();
     if (el.id) text += '#' + el.id;
     if (typeof el.className === 'string' && el.className.trim()) {
-      text += '.' + el.className.trim().split(/\s+/).slice(0, 3).join('.');
+      text += '.' + el.className.trim().split(/\\s+/).slice(0, 3).join('.');
     }
-    return text + ' "' + (el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 60) + '"';
+    return text + ' "' + (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60) + '"';
   };
   const clipped = [];
   let checked = 0;
@@ -635,3 +635,77 @@ def test_screenshots_of_every_page_at_both_widths(visit) -> None:
         for width in WIDTHS:
             shot = visit(book_page, width).screenshot
             assert shot is not None and shot.is_file() and shot.stat().st_size > 1000, (book_page.label, width)
+
+
+# ------------------------------------------- the book's extension, end to end
+
+def _book_html_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_html_under_test", BOOK / "_ext" / "book_html.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_png_text_reads_each_kind_of_text_chunk(tmp_path: Path) -> None:
+    from PIL import Image, PngImagePlugin
+
+    ext = _book_html_extension()
+    written = {"tEXt": "a plain description, 3 layers", "zTXt": "a compressed description, 5 layers",
+               "iTXt": "a description with × and é"}
+    for kind, text in written.items():
+        info = PngImagePlugin.PngInfo()
+        if kind == "iTXt":
+            info.add_itxt("Description", text)
+        else:
+            info.add_text("Description", text, zip=(kind == "zTXt"))
+        info.add_text("Software", "not the alt text")
+        path = tmp_path / f"{kind}.png"
+        Image.new("RGB", (4, 3), "white").save(path, pnginfo=info)
+        assert ext.png_text(str(path)) == text
+        assert ext.png_text(str(path), b"Author") is None
+    (tmp_path / "plain.png").write_bytes(b"not a png at all")
+    assert ext.png_text(str(tmp_path / "plain.png")) is None
+    assert ext.png_text(str(tmp_path / "missing.png")) is None
+
+
+def test_figure_alt_text_and_2x_size_reach_the_page(tmp_path: Path) -> None:
+    """A notebook built by Sphinx + myst-nb with this book's extension: the <img> carries the figure's alt text."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(BOOK / '_ext')!r})\n"
+        "extensions = ['myst_nb', 'book_html']\n"
+        "nb_execution_mode = 'force'\n"
+        "html_theme = 'basic'\n",
+        encoding="utf-8",
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Figures"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfrom cnnlib import viz"),
+        nbformat.v4.new_code_cell("fig = viz.plot_receptive_field([(3, 1), (2, 2)], 6)\nplt.show()"),
+    ]
+    nbformat.write(nb, src / "index.ipynb")
+    out = tmp_path / "html"
+    run = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(src), str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img [^>]*>", page)
+    assert len(images) == 1, images
+    alt = re.search(r'alt="([^"]*)"', images[0]).group(1)
+    assert alt.startswith("Receptive-field growth on a 6×6 input grid") and "layer 2 (2×2, stride 2): sees 4×4" in alt
+    src_file = out / re.search(r'src="([^"]*)"', images[0]).group(1)
+    from PIL import Image
+
+    shown = int(re.search(r"width: (\d+)px", images[0]).group(1))
+    assert Image.open(src_file).size[0] // 2 == shown  # a 2x image shown at half its pixels
+    assert (out / "_static" / "book_html.css").is_file() and "book_html.css" in page

@@ -344,3 +344,83 @@ def test_receptive_field_from_layer_objects_and_errors():
         plot_receptive_field(["conv"], 8)
     with pytest.raises(ValueError, match="layers"):
         plot_receptive_field([], 8)
+
+
+# ------------------------------------------------------------ notebook display
+
+
+def _tiny_figure():
+    return plot_receptive_field([(3, 1), (3, 1)], 6)
+
+
+def test_figure_png_has_twice_the_pixels_and_the_alt_text():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cnnlib.viz._display import figure_png, png_description
+
+    fig = _tiny_figure()
+    data, metadata = figure_png(fig)
+    png = base64.b64decode(data)
+    width, height = Image.open(io.BytesIO(png)).size
+    assert (metadata["width"], metadata["height"]) == (width // 2, height // 2)
+    one_x = io.BytesIO()
+    fig.savefig(one_x, format="png", dpi=fig.dpi, bbox_inches="tight")
+    size_1x = Image.open(io.BytesIO(one_x.getvalue())).size
+    # shown at the 1x size (the tight bounding box rounds differently at 2x: a few pixels)
+    assert abs(metadata["width"] - size_1x[0]) <= 5 and abs(metadata["height"] - size_1x[1]) <= 5
+    assert metadata["alt"] == get_alt(fig) == png_description(png)
+    plain = plt.figure(figsize=(2, 1))
+    plain.add_subplot().plot([0, 1])
+    data, metadata = figure_png(plain)
+    assert "alt" not in metadata and png_description(base64.b64decode(data)) is None
+
+
+_NOTEBOOK_CELLS = [
+    "import matplotlib.pyplot as plt\nfrom IPython.display import HTML\nfrom cnnlib import viz",
+    "%matplotlib inline",  # re-selecting the backend must not undo the setup
+    "fig = viz.plot_receptive_field([(3, 1), (3, 1)], 6)\nplt.show()",
+    "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 2])\nplt.show()",
+    "HTML(viz.animation_html(viz.sliding_window_animation([[1, 2, 0], [0, 1, 2], [2, 0, 1]], [[1, 0], [0, 1]]),"
+    " 'nb_test', alt='A 2x2 kernel sliding over a 3x3 input'))",
+]
+
+
+def _run_notebook(cells: list[str]):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    return nb
+
+
+def test_notebook_figures_are_2x_with_alt_and_unchanged_text():
+    """``import cnnlib.viz`` in a kernel: 2x PNG + alt in the output, text/plain as without it (nbval)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cnnlib.viz._display import png_description
+
+    nb = _run_notebook(_NOTEBOOK_CELLS)
+    outputs = [o for cell in nb.cells for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    figure, plain, animation = (o for o in outputs if o.output_type in ("display_data", "execute_result"))
+    png = base64.b64decode(figure.data["image/png"])
+    meta = figure.metadata["image/png"]
+    assert Image.open(io.BytesIO(png)).size[0] // 2 == meta["width"]
+    assert meta["alt"].startswith("Receptive-field growth on a 6×6 input grid") and png_description(png) == meta["alt"]
+    assert "alt" not in plain.metadata["image/png"]
+    html = animation.data["text/html"]
+    assert 'aria-label="A 2x2 kernel sliding over a 3x3 input"' in html and "flex-wrap: wrap" in html
+    # The same notebook without the setup: identical text/plain, which is what nbval compares.
+    off = _run_notebook(_NOTEBOOK_CELLS[:1] + ["viz.setup_notebook(False)"] + _NOTEBOOK_CELLS[1:4])
+    off_outputs = [o for cell in off.cells for o in cell.outputs if o.output_type == "display_data"]
+    assert [o.data["text/plain"] for o in off_outputs] == [figure.data["text/plain"], plain.data["text/plain"]]
+    assert "alt" not in off_outputs[0].metadata.get("image/png", {})
+    assert Image.open(io.BytesIO(base64.b64decode(off_outputs[0].data["image/png"]))).size[0] < 2 * meta["width"]

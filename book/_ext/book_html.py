@@ -162,6 +162,8 @@ def alt_from_png(app: Sphinx, doctree: nodes.document, docname: str) -> None:
 
 def repository_links_only_when_set(app: Sphinx, config: Any) -> None:
     """Show the repository button only for a real ``repository_url``; drop the links otherwise."""
+    if config.html_theme != "sphinx_book_theme":
+        return  # the options below are that theme's
     options = config.html_theme_options
     url = str(options.get("repository_url") or "").strip()
     options["use_repository_button"] = bool(url)
