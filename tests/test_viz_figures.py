@@ -48,8 +48,8 @@ def _texts(fig) -> list[str]:
 
 
 def _numbers(ax) -> list[float]:
-    """Every text of `ax` that is a plain number, in drawing order."""
-    return [float(t.get_text()) for t in ax.texts if NUMBER.match(t.get_text())]
+    """Every visible text of `ax` that is a plain number, in drawing order."""
+    return [float(t.get_text()) for t in ax.texts if t.get_visible() and NUMBER.match(t.get_text())]
 
 
 def _assert_texts_inside(fig) -> None:

@@ -77,50 +77,81 @@ class _Layout:
         return self.top + f * (self.o + _LABEL + 0.5) + _LABEL
 
 
-def _draw(ax: Axes, x, w, b, y, stride: int, padding: int, step: int, upto: int) -> None:
-    """Draw everything, highlighting output number `step` (filter-major) and showing outputs 0..upto."""
-    lay = _Layout(x, w, y, padding)
-    f_cur, rest = divmod(step, lay.o * lay.o)
-    i, j = divmod(rest, lay.o)
-    xp = np.pad(x, [(0, 0), (padding, padding), (padding, padding)])
-    head = lay.top - 0.9
-    ax.text(lay.x_in, head, f"input x: {x.shape[0]}×{x.shape[1]}×{x.shape[2]}" + (f", pad {padding}" if padding else ""),
-            ha="left", va="center", fontsize=_TEXT_PT, fontweight="bold")
-    for f in range(lay.f):
-        ax.text(lay.x_filter[f], head, f"filter w{f}", ha="left", va="center", fontsize=_TEXT_PT, fontweight="bold")
-    ax.text(lay.x_out, head, "output y", ha="left", va="center", fontsize=_TEXT_PT,
-            fontweight="bold")
-    for ch in range(lay.c):
-        top = lay.grid_top(ch)
-        colors = np.full(xp[ch].shape, "white", dtype=object)
-        if padding:
-            colors[:padding, :] = colors[-padding:, :] = colors[:, :padding] = colors[:, -padding:] = PADDING
-        r0, c0 = i * stride, j * stride
-        colors[r0:r0 + lay.k, c0:c0 + lay.k] = WINDOW
-        ax.text(lay.x_in, top - 0.45, f"x[{ch}]", ha="left", va="center", fontsize=_TEXT_PT)
-        draw_cells(ax, xp[ch], lay.x_in, top, colors=colors, fontsize=_TEXT_PT)
-        outline(ax, lay.x_in + c0, top, lay.k, lay.k, CURRENT)
+class _Drawing:
+    """Every grid drawn once; :meth:`show` recolours it for one output number.
+
+    An animation frame only moves the window outlines, recolours cells and
+    shows one more output number, so the artists are made once (drawing
+    them anew for every frame cost about a second per frame).
+    """
+
+    def __init__(self, ax: Axes, x, w, b, y, stride: int, padding: int) -> None:
+        self.ax, self.w, self.b, self.y, self.stride, self.padding = ax, w, b, y, stride, padding
+        self.lay = lay = _Layout(x, w, y, padding)
+        self.xp = np.pad(x, [(0, 0), (padding, padding), (padding, padding)])
+        head = lay.top - 0.9
+        ax.text(lay.x_in, head, f"input x: {x.shape[0]}×{x.shape[1]}×{x.shape[2]}" + (f", pad {padding}" if padding else ""),
+                ha="left", va="center", fontsize=_TEXT_PT, fontweight="bold")
         for f in range(lay.f):
-            face = np.full((lay.k, lay.k), KERNEL if f == f_cur else "white", dtype=object)
-            ax.text(lay.x_filter[f], top - 0.45, f"w{f}[{ch}]", ha="left", va="center", fontsize=_TEXT_PT)
-            draw_cells(ax, w[f, ch], lay.x_filter[f], top, colors=face, fontsize=_TEXT_PT)
-    for f in range(lay.f):
-        ax.text(lay.x_filter[f], lay.top + lay.c * lay.row - 0.2, f"b{f} = {format_number(b[f])}", ha="left",
-                va="center", fontsize=_TEXT_PT)
-        top = lay.out_top(f)
-        index = f * lay.o * lay.o + np.arange(lay.o * lay.o).reshape(lay.o, lay.o)
-        colors = np.where(index == step, CURRENT, np.where(index <= upto, OUTPUT, "white")).astype(object)
-        ax.text(lay.x_out, top - 0.45, f"y[{f}]: {lay.o}×{lay.o}", ha="left", va="center", fontsize=_TEXT_PT)
-        draw_cells(ax, y[f], lay.x_out, top, colors=colors, show=index <= upto, fontsize=_TEXT_PT)
-    parts = [format_number(np.sum(xp[ch, i * stride:i * stride + lay.k, j * stride:j * stride + lay.k] * w[f_cur, ch]))
-             for ch in range(lay.c)]
-    ax.text(lay.x_in, lay.height - 0.8,
-            f"y[{f_cur},{i},{j}] = " + " + ".join(f"({p})" for p in parts) + f" + b{f_cur} ({format_number(b[f_cur])})"
-            f" = {format_number(y[f_cur, i, j])}", ha="left", va="center", fontsize=10)
-    ax.set_xlim(0, lay.width)
-    ax.set_ylim(lay.height, 0)
-    ax.set_aspect("equal")
-    ax.axis("off")
+            ax.text(lay.x_filter[f], head, f"filter w{f}", ha="left", va="center", fontsize=_TEXT_PT, fontweight="bold")
+        ax.text(lay.x_out, head, "output y", ha="left", va="center", fontsize=_TEXT_PT, fontweight="bold")
+        self.inputs, self.outlines, self.filters = [], [], [[] for _ in range(lay.f)]
+        for ch in range(lay.c):
+            top = lay.grid_top(ch)
+            ax.text(lay.x_in, top - 0.45, f"x[{ch}]", ha="left", va="center", fontsize=_TEXT_PT)
+            self.inputs.append(self._cells(self.xp[ch], lay.x_in, top))
+            outline(ax, lay.x_in, top, lay.k, lay.k, CURRENT)
+            self.outlines.append(ax.patches[-1])
+            for f in range(lay.f):
+                ax.text(lay.x_filter[f], top - 0.45, f"w{f}[{ch}]", ha="left", va="center", fontsize=_TEXT_PT)
+                self.filters[f].append(self._cells(w[f, ch], lay.x_filter[f], top))
+        self.outputs, self.output_texts = [], []
+        for f in range(lay.f):
+            ax.text(lay.x_filter[f], lay.top + lay.c * lay.row - 0.2, f"b{f} = {format_number(b[f])}", ha="left",
+                    va="center", fontsize=_TEXT_PT)
+            top = lay.out_top(f)
+            ax.text(lay.x_out, top - 0.45, f"y[{f}]: {lay.o}×{lay.o}", ha="left", va="center", fontsize=_TEXT_PT)
+            n_texts = len(ax.texts)
+            self.outputs.append(self._cells(y[f], lay.x_out, top))
+            self.output_texts.append(list(ax.texts)[n_texts:])
+        self.formula = ax.text(lay.x_in, lay.height - 0.8, "", ha="left", va="center", fontsize=10)
+        ax.set_xlim(0, lay.width)
+        ax.set_ylim(lay.height, 0)
+        ax.set_aspect("equal")
+        ax.axis("off")
+
+    def _cells(self, values, left: float, top: float) -> list:
+        """Draw a grid; return its cell patches, row by row."""
+        n_patches = len(self.ax.patches)
+        draw_cells(self.ax, values, left, top, fontsize=_TEXT_PT)
+        return list(self.ax.patches)[n_patches:]
+
+    def show(self, step: int, upto: int) -> None:
+        """Highlight output number `step` (filter-major order) and show outputs 0..`upto`."""
+        lay, s, p = self.lay, self.stride, self.padding
+        f_cur, rest = divmod(step, lay.o * lay.o)
+        i, j = divmod(rest, lay.o)
+        r0, c0 = i * s, j * s
+        for ch in range(lay.c):
+            colors = np.full(self.xp[ch].shape, "white", dtype=object)
+            if p:
+                colors[:p, :] = colors[-p:, :] = colors[:, :p] = colors[:, -p:] = PADDING
+            colors[r0:r0 + lay.k, c0:c0 + lay.k] = WINDOW
+            for patch, color in zip(self.inputs[ch], colors.ravel()):
+                patch.set_facecolor(color)
+            self.outlines[ch].set_xy((lay.x_in + c0, lay.grid_top(ch) + r0))
+            for f in range(lay.f):
+                for patch in self.filters[f][ch]:
+                    patch.set_facecolor(KERNEL if f == f_cur else "white")
+        for f in range(lay.f):
+            index = f * lay.o * lay.o + np.arange(lay.o * lay.o)
+            for patch, text, k in zip(self.outputs[f], self.output_texts[f], index):
+                patch.set_facecolor(CURRENT if k == step else OUTPUT if k <= upto else "white")
+                text.set_visible(bool(k <= upto))
+        parts = [format_number(np.sum(self.xp[ch, r0:r0 + lay.k, c0:c0 + lay.k] * self.w[f_cur, ch]))
+                 for ch in range(lay.c)]
+        self.formula.set_text(f"y[{f_cur},{i},{j}] = " + " + ".join(f"({q})" for q in parts)
+                              + f" + b{f_cur} ({format_number(self.b[f_cur])}) = {format_number(self.y[f_cur, i, j])}")
 
 
 def _figure(x, w, y, padding, dpi) -> tuple[Figure, Axes]:
@@ -166,7 +197,7 @@ def plot_conv_volumes(in_channels: int = 3, size: int = 5, out_channels: int = 2
         raise ValueError(f"position {tuple(position)} is outside the output of shape {y.shape}")
     fig, ax = _figure(x, w, y, padding, dpi)
     step = (f * y.shape[1] + i) * y.shape[2] + j
-    _draw(ax, x, w, b, y, stride, padding, step, upto=y.size - 1)
+    _Drawing(ax, x, w, b, y, stride, padding).show(step, upto=y.size - 1)
     return set_alt(fig, _alt(x, w, b, y, stride, padding, f"Convolution as volumes, output y[{f},{i},{j}] highlighted"))
 
 
@@ -189,10 +220,10 @@ def conv_volumes_animation(in_channels: int = 3, size: int = 5, out_channels: in
         raise ValueError(f"the output has {y.size} numbers (shape {y.shape}), more frames than {_MAX_FRAMES}; "
                          "use a smaller size or fewer filters")
     fig, ax = _figure(x, w, y, padding, dpi)
+    drawing = _Drawing(ax, x, w, b, y, stride, padding)
 
     def update(step: int):
-        ax.clear()
-        _draw(ax, x, w, b, y, stride, padding, step, upto=step)
+        drawing.show(step, upto=step)
         return []
 
     update(0)
