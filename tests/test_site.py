@@ -209,6 +209,13 @@ async () => {
     await MathJax.startup.promise;
   }
   await document.fonts.ready;
+  // book_html.js marks inline formulas wider than their line once MathJax is done.
+  if (document.querySelector('script[src*="book_html.js"]')) {
+    const t0 = Date.now();
+    while (document.documentElement.getAttribute('data-book-wide-math') !== 'done' && Date.now() - t0 < 10000) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
   // Images: force lazy ones to load, then wait for every one to settle.
   const images = [...document.images];
   images.forEach((img) => { if (img.loading === 'lazy') img.loading = 'eager'; });
@@ -416,7 +423,7 @@ def _write_report(reports: dict[tuple[str, int], PageReport], seconds: float) ->
         pages.append({
             "page": docname, "width": width, "figures": r.figures, "images": len(r.images),
             "animations": len(r.animations), "elements_checked_for_clipping": r.elements_checked,
-            "clipped": len(r.clipped), "document_width": r.document_width, "viewport_width": r.viewport_width,
+            "clipped": len(r.clipped), "first_clipped": r.clipped[:5], "document_width": r.document_width, "viewport_width": r.viewport_width,
             "images_without_description": sum(1 for i in r.images if not _describes(i["alt"])),
             "images_not_loaded": sum(1 for i in r.images if not i["ok"]),
             "animation_controls_outside_viewport": sum(len(a["outside_viewport"]) for a in r.animations),
