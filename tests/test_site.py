@@ -716,3 +716,23 @@ def test_figure_alt_text_and_2x_size_reach_the_page(tmp_path: Path) -> None:
     shown = int(re.search(r"width: (\d+)px", images[0]).group(1))
     assert Image.open(src_file).size[0] // 2 == shown  # a 2x image shown at half its pixels
     assert (out / "_static" / "book_html.css").is_file() and "book_html.css" in page
+
+
+def test_repository_button_follows_the_one_setting() -> None:
+    ext = _book_html_extension()
+
+    class Config:
+        html_theme = "sphinx_book_theme"
+
+    empty = Config()
+    empty.html_theme_options = {"repository_url": "", "use_repository_button": True, "repository_branch": "main",
+                                "path_to_docs": ".", "use_issues_button": True}
+    ext.repository_links_only_when_set(None, empty)
+    assert empty.html_theme_options["use_repository_button"] is False
+    assert empty.html_theme_options["use_issues_button"] is False
+    assert "repository_url" not in empty.html_theme_options and "repository_branch" not in empty.html_theme_options
+    real = Config()
+    real.html_theme_options = {"repository_url": "https://example.org/course/cnn", "use_repository_button": False}
+    ext.repository_links_only_when_set(None, real)
+    assert real.html_theme_options == {"repository_url": "https://example.org/course/cnn", "use_repository_button": True}
+    assert _repository_url() == "", "_config.yml must ship with an empty repository.url"
