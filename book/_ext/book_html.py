@@ -1,4 +1,4 @@
-"""Sphinx extension with two fixes to the HTML that Jupyter Book 1.x writes.
+"""Sphinx extension with the fixes and styles the book's HTML needs on top of Jupyter Book 1.x.
 
 1. The landing page is the site's ``index.html``. Jupyter Book builds
    ``_toc.yml``'s root (``book/intro``) to ``book/intro.html`` and writes
@@ -12,12 +12,29 @@
    second time when it prepares writing (as ``filename=''``), so sphinx-thebe's
    ``const THEBE_JS_URL = ...`` ran twice on every page: a SyntaxError in the
    browser console. :func:`drop_repeated_scripts` keeps the first copy.
+3. Output images get their alt text. ``cnnlib.viz`` writes each figure's
+   description into its PNG (a ``Description`` text chunk); myst-nb passes
+   only the image file on, so the ``<img>`` would have its file path as alt.
+   :func:`alt_from_png` reads the chunk back onto every image node.
+4. A stylesheet (``static/book_html.css``, with ``static/book_html.js`` to
+   mark inline formulas wider than their line) for every screen width: math,
+   code and code output wrap or scroll sideways instead of being clipped, images
+   never overflow the column, figures sit on a light card in dark mode, and
+   animation players scale to a phone screen.
+5. The repository button and links appear only when ``repository.url`` in
+   ``_config.yml`` (Sphinx: ``html_theme_options["repository_url"]``) names a
+   repository; it is empty by default, so no page links to an address that
+   does not exist (:func:`repository_links_only_when_set`).
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from typing import Any
+
+from docutils import nodes
 
 from sphinx.application import Sphinx
 from sphinx.builders.html import StandaloneHTMLBuilder
@@ -88,8 +105,86 @@ def drop_repeated_scripts(
     context["script_files"] = unique
 
 
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ALT_KEYWORD = b"Description"
+
+
+def png_text(path: str, keyword: bytes = ALT_KEYWORD) -> str | None:
+    """The text of a PNG ``tEXt``/``iTXt``/``zTXt`` chunk named `keyword`, or None."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IDAT" or kind == b"IEND":
+            break  # text chunks written by Pillow and matplotlib come before the image data
+        key, _, rest = body.partition(b"\0")
+        if key != keyword:
+            continue
+        if kind == b"tEXt":
+            return rest.decode("latin-1")
+        if kind == b"zTXt":
+            return zlib.decompress(rest[1:]).decode("latin-1")
+        if kind == b"iTXt":
+            compressed, text = rest[0], rest[2:]
+            text = text.split(b"\0", 2)[2]  # skip the language tag and the translated keyword
+            return (zlib.decompress(text) if compressed else text).decode("utf-8")
+    return None
+
+
+def _image_file(app: Sphinx, node: nodes.image) -> str | None:
+    candidates = node.get("candidates") or {}
+    relative = candidates.get("image/png") or candidates.get("*") or node.get("uri", "")
+    if not relative or "://" in relative or relative.startswith("data:"):
+        return None
+    path = os.path.join(app.srcdir, relative.lstrip("/"))
+    return path if os.path.isfile(path) else None
+
+
+def alt_from_png(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Give every image without alt text the description stored in its PNG."""
+    for node in doctree.findall(nodes.image):
+        if node.get("alt"):
+            continue
+        path = _image_file(app, node)
+        text = png_text(path) if path and path.lower().endswith(".png") else None
+        if text:
+            node["alt"] = " ".join(text.split())
+
+
+def repository_links_only_when_set(app: Sphinx, config: Any) -> None:
+    """Show the repository button only for a real ``repository_url``; drop the links otherwise."""
+    if config.html_theme != "sphinx_book_theme":
+        return  # the options below are that theme's
+    options = config.html_theme_options
+    url = str(options.get("repository_url") or "").strip()
+    options["use_repository_button"] = bool(url)
+    if not url:
+        for key in ("repository_url", "repository_branch", "path_to_docs"):
+            options.pop(key, None)
+        for key in ("use_edit_page_button", "use_issues_button", "use_source_button"):
+            options[key] = False
+
+
+def add_static_files(app: Sphinx) -> None:
+    app.config.html_static_path.append(STATIC_DIR)
+    app.add_css_file("book_html.css")
+    app.add_js_file("book_html.js", loading_method="defer")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_builder(RootIndexHTMLBuilder, override=True)
+    app.connect("config-inited", repository_links_only_when_set)
+    app.connect("builder-inited", add_static_files)
+    app.connect("doctree-resolved", alt_from_png)
     # Late, so scripts added by other extensions' page-context handlers are seen too.
     app.connect("html-page-context", drop_repeated_scripts, priority=900)
     # Run before sphinx-external-toc's own check, which then finds index.html present.

@@ -14,3 +14,12 @@ from .unroll import plot_im2col, plot_im2col_memory, plot_overlap_counts, unroll
 from .pooling import plot_pool_backward, plot_pooling, plot_shift_robustness  # noqa: E402,F401
 from .backprop import plot_conv1d_connections, plot_full_correlation  # noqa: E402,F401
 from .training import plot_feature_maps, plot_filter_grid, plot_learning_curves, plot_misclassified  # noqa: E402,F401
+from .architecture import plot_architecture, plot_inception_module  # noqa: E402,F401
+from .volumes import conv_volumes_animation, plot_conv_volumes  # noqa: E402,F401
+from .transposed import plot_transposed_conv  # noqa: E402,F401
+from .receptive_field import plot_receptive_field  # noqa: E402,F401
+from ._display import setup_notebook  # noqa: E402,F401
+
+# Inside an IPython kernel, show figures at 2x pixel density with their alt text
+# (cnnlib.viz._display explains what changes); outside IPython this does nothing.
+setup_notebook()
