@@ -103,34 +103,42 @@ def encode_frame(header: dict, values: dict | None = None) -> bytes:
     return struct.pack(">I", len(text)) + text + b"".join(blobs)
 
 
-def split_frames(data: bytes) -> tuple[list[dict], bool]:
-    """Decode every complete frame in `data`; (frames, whether all of `data` parsed)."""
+def split_frames(data: bytes) -> tuple[list[dict], int, bool]:
+    """Decode the complete frames at the start of `data`.
+
+    Returns (frames, bytes used by them, broken): `broken` when the bytes
+    after the last complete frame cannot be the start of a valid one.
+    """
     frames, pos = [], 0
     while pos + 4 <= len(data):
         (size,) = struct.unpack(">I", data[pos:pos + 4])
-        if size > MAX_HEADER or pos + 4 + size > len(data):
-            return frames, False
+        if size > MAX_HEADER:
+            return frames, pos, True
+        if pos + 4 + size > len(data):
+            return frames, pos, False
         try:
             header = json.loads(data[pos + 4:pos + 4 + size].decode("utf-8"))
-            sizes = header.get("blobs", [])
-            if not isinstance(header, dict) or not all(type(s) is int and s >= 0 for s in sizes):
-                return frames, False
-        except (ValueError, AttributeError, TypeError):
-            return frames, False
-        pos += 4 + size
-        blobs = []
+            sizes = header["blobs"]
+            if not isinstance(sizes, list) or not all(type(s) is int and 0 <= s <= MAX_ARRAY_BYTES + 1024
+                                                      for s in sizes):
+                return frames, pos, True
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return frames, pos, True
+        end = pos + 4 + size + sum(sizes)
+        if end > len(data):
+            return frames, pos, False
+        blobs, at = [], pos + 4 + size
         for s in sizes:
-            if pos + s > len(data):
-                return frames, False
-            blobs.append(data[pos:pos + s])
-            pos += s
+            blobs.append(data[at:at + s])
+            at += s
         try:
             values = header.get("values") or {}
             header["values"] = {str(k): _decode_value(v, blobs, 0) for k, v in values.items()}
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError, RecursionError):
-            return frames, False
+            return frames, pos, True
         frames.append(header)
-    return frames, pos == len(data)
+        pos = end
+    return frames, pos, False
 
 
 class Opaque:
@@ -293,16 +301,29 @@ def _run_exercise(out: int, name: str, cases: list, namespace: dict, filenames: 
               {"result": result})
 
 
+def _limit(limits: dict) -> None:
+    """Hard limits, set before any of the submission runs (it cannot raise them again)."""
+    import resource
+
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+
+
 def main(argv: list[str]) -> None:
     workdir, libdir = argv[1], argv[2]
     out = os.dup(1)           # the frames go to the original stdout ...
     os.dup2(2, 1)             # ... and whatever the submission prints, to stderr
+    os.closerange(3, out)     # nothing else inherited stays open
+    os.closerange(out + 1, 4096)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(write_through=True, errors="backslashreplace")
     sys.path.append(libdir)
     import numpy  # noqa: F401 -- imported before the submission can shadow it
 
     with open(os.path.join(workdir, "job.bin"), "rb") as f:
-        frames, _ = split_frames(f.read())
+        frames, _, _ = split_frames(f.read())
     job = frames[0]
+    _limit(job["limits"])
     signal.signal(signal.SIGALRM, _on_alarm)
     os.chdir(workdir)
     _send(out, {"ev": "start"})
@@ -311,6 +332,11 @@ def main(argv: list[str]) -> None:
     for frame in frames[1:]:
         cases = [(tuple(args), dict(kwargs)) for args, kwargs in frame["values"]["cases"]]
         _run_exercise(out, frame["name"], cases, namespace, filenames, job["limit"])
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 -- the submission may have replaced them with anything
+            pass
     _send(out, {"ev": "done"})
     os._exit(0)  # no atexit hooks or __del__ methods of the submission
 

@@ -1,0 +1,44 @@
+"""Which libraries a submission uses: a static scan of its source.
+
+An exercise that asks for an implementation may forbid the libraries that
+would do the work (``Exercise.forbid``: torch, scipy, cnnlib ...). The scan
+finds ``import m``, ``from m import ...``, ``__import__("m")`` and
+``importlib.import_module("m")`` anywhere in the source, at any depth; the
+sandbox then makes sure that what the scan cannot see (a name built at run
+time) cannot be imported either.
+"""
+
+from __future__ import annotations
+
+import ast
+
+__all__ = ["imported_modules"]
+
+
+def _root(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def imported_modules(units: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """Top-level module name -> where it is imported ("module, line 3", "<cell 2>, line 1")."""
+    found: dict[str, list[str]] = {}
+    for _, where, source in units:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):  # reported by the run itself
+            continue
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                if called in ("__import__", "import_module"):
+                    names = [node.args[0].value]
+            for name in names:
+                found.setdefault(_root(name), []).append(f"{where}, line {node.lineno}")
+    return found
