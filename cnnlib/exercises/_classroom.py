@@ -19,7 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from glob import glob
 from pathlib import Path
@@ -70,10 +72,22 @@ def find_submissions(patterns: list[str]) -> dict[str, list[Path]]:
     return dict(sorted(students.items()))
 
 
+def _read_regular(path: Path, limit: int = 16 << 20) -> str | None:
+    """The text of `path` if it is a regular file (not a FIFO, a device or a symlink), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(limit).decode("utf-8", errors="replace")
+
+
 def _already_graded(path: Path, names: list[str]) -> dict | None:
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        report = json.loads(_read_regular(path) or "")
+    except ValueError:
         return None
     return report if isinstance(report, dict) and report.get("assignment") == names else None
 

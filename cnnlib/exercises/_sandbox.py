@@ -22,6 +22,7 @@ import importlib.metadata
 import os
 import re
 import selectors
+import signal
 import shutil
 import subprocess
 import sys
@@ -271,11 +272,42 @@ def _collect(proc: subprocess.Popen, limits: Limits) -> ChildRun:
     return result
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        found = []
+        for stat in glob("/proc/[0-9]*/stat"):
+            try:
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields and int(fields[1]) == pid:
+                found.append(int(stat.split("/")[2]))
+        return found
+
+
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill the sandbox: bwrap's death takes its PID namespace, and every process in it, along."""
+    """Kill the sandbox and wait until every process the submission started is gone.
+
+    Killing the PID namespace's first process makes the kernel kill every
+    other one in it (``setsid`` daemons included) and reap them before that
+    first process is reaped by bwrap, which then exits: once bwrap is
+    waited for, nothing of the submission is left.
+    """
+    if proc.poll() is None:
+        for child in _children(proc.pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is None:
         try:
-            os.killpg(proc.pid, 9)  # --no-sandbox: the process group (a setsid daemon escapes it)
+            os.killpg(proc.pid, signal.SIGKILL)  # --no-sandbox: the process group (a setsid daemon escapes it)
         except (ProcessLookupError, PermissionError):
             proc.kill()
     proc.wait()

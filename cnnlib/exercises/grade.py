@@ -179,6 +179,8 @@ def _verdict(exercise, every: list[Case], n_public: int, child: ChildRun, limits
     mine = [f for f in child.frames if f.get("name") == name]
     outcomes: dict[int, tuple] = {}
     seconds = 0.0
+    if forbidden:
+        return {"status": "forbidden", "message": forbidden, "seconds": None}
     for frame in mine:
         if frame.get("ev") == "missing":
             return {"status": "missing", "message": str(frame.get("why", ""))[:300], "seconds": None}
@@ -194,10 +196,11 @@ def _verdict(exercise, every: list[Case], n_public: int, child: ChildRun, limits
                 outcomes[frame["case"]] = (False, ("a result the grader cannot read", str(frame["unencodable"])[:300]))
             else:
                 outcomes[frame["case"]] = (True, frame["values"].get("result"))
-    if forbidden:
-        return {"status": "forbidden", "message": forbidden, "seconds": None}
-    if len(outcomes) == len(every):
-        failure = judge(exercise, every, outcomes.__getitem__, n_public)
+    received = 0
+    while received in outcomes:
+        received += 1
+    if received == len(every) or (received and not outcomes[received - 1][0]):  # all, or up to a raise
+        failure = judge(exercise, every, lambda i: outcomes.get(i, (False, ("", "not run"))), n_public)
         if failure is None:
             return {"status": "passed", "message": passed_line(exercise, n_public, len(every) - n_public),
                     "seconds": round(seconds, 3)}
