@@ -140,7 +140,12 @@ def grade(submission, *, only: list[str] | None = None, timeout: float = 60.0, c
         cases[exercise.name] = (every, len(public))
         job += encode_frame({"name": exercise.name},
                             {"cases": [(c.args, list(c.kwargs.items())) for c in every]})
-    child = run(job, limits, libraries, sandbox=sandbox) if units else ChildRun(frames=[{"ev": "done"}])
+    if units:
+        child = run(job, limits, libraries, sandbox=sandbox)
+    else:  # nothing to run: every exercise is missing
+        child = ChildRun(frames=[{"ev": "loaded", "problems": []}] + [
+            {"ev": "missing", "name": e.name, "why": f"no function named {e.name} in the submission"}
+            for e in exercises] + [{"ev": "done"}])
 
     report: dict = {"submission": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
                     "seed": seed, "assignment": names, "sandbox": sandbox,
