@@ -293,3 +293,13 @@ def test_files_and_globs_name_students_by_file(tmp_path):
         _write(tmp_path, name, GOOD)
     found = find_submissions([str(tmp_path / "s*.py"), str(tmp_path / "s1.py")])
     assert {k: [p.name for p in v] for k, v in found.items()} == {"s1": ["s1.py"], "s2": ["s2.py"]}
+
+
+def test_libraries_are_importable_in_the_sandbox_only_where_no_exercise_forbids_them(tmp_path):
+    text = ("import torch\n\ndef dense_params(in_features, out_features, bias=True):\n"
+            "    return int(torch.tensor(in_features * out_features + (out_features if bias else 0)))\n")
+    path = _write(tmp_path, "torchy.py", text)
+    assert _statuses(grade(path, only=["dense_params"])) == {"dense_params": "passed"}  # counting: torch allowed
+    both = grade(path, only=["dense_params", "pad2d"])  # pad2d forbids torch: not in the sandbox at all
+    assert _statuses(both) == {"dense_params": "missing", "pad2d": "forbidden"}
+    assert both["problems"] == [{"where": "module", "error": "ModuleNotFoundError: No module named 'torch'"}]

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
     _grade_options(s)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
     if args.command == "list":
         print(_list())
