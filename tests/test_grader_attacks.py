@@ -448,3 +448,30 @@ def pad2d(x, padding):
     table = format_table(report)
     assert "\x1b" not in table and "\r" not in table and "\\x1b[2J" in table
     assert "\ufffd" in report["output"]
+
+
+def test_the_repository_and_the_solutions_are_not_there_to_import_or_read(attack):
+    repo = Path(cnnlib.__file__).resolve().parents[1]
+    source = f"""
+import os, sys
+sys.path.insert(0, {str(repo)!r})
+print("listing", os.path.exists({str(repo)!r}), os.path.exists({str(Path(sol.__file__))!r}))
+def pad2d(x, padding):
+    import cnnlib.exercises.solutions as s
+    return s.pad2d(x, padding)
+""".replace("import cnnlib.exercises.solutions as s", "s = __import__('cnn' + 'lib.exercises.solutions', fromlist=['x'])")
+    report = attack(source)
+    assert "listing False False" in report["output"]
+    assert report["points"] == 0 and "No module named 'cnnlib'" in report["exercises"][0]["message"]
+
+
+def test_a_fork_bomb_does_not_starve_the_student_graded_beside_it(tmp_path):
+    (tmp_path / "a_bomb.py").write_text("import os\ndef pad2d(x, padding):\n    while True:\n        try:\n"
+                                        "            os.fork()\n        except OSError:\n            pass\n")
+    for name in ("b_one.py", "b_two.py"):
+        (tmp_path / name).write_text("import numpy as np\n" + PAD2D)
+    out = tmp_path / "grades"
+    grade_class([str(tmp_path / "*.py")], out, ["pad2d"], jobs=2, limits=LIMITS)
+    assert _sandbox_processes() == []
+    assert (out / "grades.csv").read_text().splitlines()[1:] == ["a_bomb,0,0,1,graded", "b_one,1,1,1,graded",
+                                                                 "b_two,1,1,1,graded"]
