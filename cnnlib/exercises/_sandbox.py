@@ -148,7 +148,7 @@ def _bwrap_command(bwrap: str, python: str, libraries: dict[str, str], limits: L
         if os.path.islink(f"/{link}"):
             cmd += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
     prefix = os.path.realpath(sys.base_prefix)
-    if not prefix.startswith("/usr/"):
+    if prefix != "/usr" and not prefix.startswith("/usr/"):
         cmd += _ancestors_as_dirs(prefix + "/x", made) + ["--ro-bind", prefix, prefix]
     for site_dir in _site_dirs():  # installed packages of the interpreter: hidden, cnnlib among them
         real = os.path.realpath(site_dir)
