@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_bool, as_int
 from ..layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
                       as_rng)
 from ..layers.base import Layer, Shape, SummaryRow
@@ -107,7 +107,7 @@ class GoogLeNet(Sequential):
         layers += [("avgpool", AvgPool2d(trunk_shape[1:])), ("flatten", Flatten()), ("dropout", Dropout(0.4, rng=rng)),
                    ("fc", Linear(channels, num_classes, **kw))]
         super().__init__(*layers)
-        self.aux_logits, self.input_size, self.num_classes = bool(aux_logits), input_size, num_classes
+        self.aux_logits, self.input_size, self.num_classes = as_bool(aux_logits, "aux_logits"), input_size, num_classes
         self.aux: list[tuple[str, AuxClassifier]] = []
         if self.aux_logits:
             shape = (3, input_size, input_size)

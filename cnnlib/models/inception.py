@@ -20,6 +20,7 @@ import numpy as np
 from .._validation import as_int
 from ..layers import Conv2d, Layer, MaxPool2d, ReLU, Sequential
 from ..layers.base import Shape, SummaryRow, format_shape
+from ..layers.container import _layer_error_type
 
 __all__ = ["Inception"]
 
@@ -80,8 +81,8 @@ class Inception(Layer):
         for name, branch in self.branches:
             try:
                 outs.append(branch.forward(x))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{name}: {exc}") from None
+            except (ValueError, TypeError) as exc:  # same type, cause kept, branch named
+                raise _layer_error_type(type(exc))(f"{name}: {exc}") from exc
         self._splits = [o.shape[1] for o in outs]
         return np.concatenate(outs, axis=1)
 
