@@ -169,7 +169,7 @@ def load_mnist(
     x = x.reshape(len(x), -1) if flatten else x[:, None, :, :]
     y = labels.astype(np.int64)
     if one_hot:
-        y = np.eye(10, dtype=np.float32)[y]
+        return x, np.eye(10, dtype=np.float32)[y]
     return x, y
 
 

@@ -51,7 +51,7 @@ def _col2im_numpy(
         for j in range(kw):
             left = j * dilation[1]
             img[:, :, top : top + stride[0] * oh : stride[0], left : left + stride[1] * ow : stride[1]] += col6[:, :, i, j]
-    return img[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+    return np.ascontiguousarray(img[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w])
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, backend: str | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ images, ``(features,)`` for vectors.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .._validation import as_bool, as_param_dtype
 __all__ = ["Layer", "Shape", "SummaryRow", "as_rng", "format_shape", "checked_parameter"]
 
 Shape = tuple[int, ...]
+T = TypeVar("T")
 # (qualified name, description, output shape of one sample, parameter count)
 SummaryRow = tuple[str, str, Shape, int]
 
@@ -119,7 +120,7 @@ class Layer:
         return [(prefix or type(self).__name__, self.describe(), out, self.num_params())], out
 
     # -- the tree of layers ------------------------------------------------
-    def children(self) -> list[tuple[str, "Layer"]]:
+    def children(self) -> list[tuple[str, Layer]]:
         """Named sub-layers, in forward order (empty for a plain layer)."""
         return []
 
@@ -166,7 +167,7 @@ class Layer:
         for _, _, grad in self.parameters():
             grad[...] = 0
 
-    def astype(self, dtype) -> "Layer":
+    def astype(self, dtype) -> Layer:
         """Convert every parameter (and gradient) to `dtype`, in place; returns self.
 
         float64 is for gradient checks; float32 (the default) for training.
@@ -180,14 +181,14 @@ class Layer:
         return self
 
     # -- modes ---------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         """Training mode (dropout active); returns self."""
         self.training = as_bool(mode, "mode")
         for _, child in self.children():
             child.train(mode)
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
         """Evaluation mode (dropout off); returns self."""
         return self.train(False)
 
@@ -196,6 +197,8 @@ class Layer:
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
 
-    def _need_forward(self, cache) -> None:
+    def _need_forward(self, cache: T | None) -> T:
+        """`cache` (what forward kept for backward), or a clear error if forward never ran."""
         if cache is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
+        return cache

@@ -7,6 +7,8 @@ the cache for backward, and shape checks that say which layer failed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import functional as F
@@ -109,7 +111,7 @@ class Conv2d(Layer):
         self.output_shape(x.shape[1:])  # a clear error if the kernel does not fit
         weight, bias = self.params["weight"], self.params.get("bias")
         self._x = x
-        kwargs = dict(stride=self.stride, padding=self.padding)
+        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
         if self.groups == 1:
             return F.conv2d(x, weight, bias, **kwargs)
         outs = [F.conv2d(x[:, ci], weight[co], None if bias is None else bias[co], **kwargs)
@@ -117,9 +119,8 @@ class Conv2d(Layer):
         return np.concatenate(outs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._x)
-        x, weight = self._x, self.params["weight"]
-        kwargs = dict(stride=self.stride, padding=self.padding)
+        x, weight = self._need_forward(self._x), self.params["weight"]
+        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
         if self.groups == 1:
             dx, dw, db = F.conv2d_backward(dout, x, weight, **kwargs)
         else:

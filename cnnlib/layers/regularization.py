@@ -100,8 +100,7 @@ class LocalResponseNorm(Layer):
         return x * scale ** -self.beta
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._cache)
-        x, scale = self._cache
+        x, scale = self._need_forward(self._cache)
         # x_j appears in the scale of every channel whose window holds j: the
         # transposed window, which starts size-1-size//2 channels earlier.
         inner = dout * x * scale ** (-self.beta - 1)

@@ -19,6 +19,8 @@ features fc6 expects.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import as_bool, as_int
@@ -65,9 +67,9 @@ class AlexNet(Sequential):
         c1, c2, c3, c4, c5 = (_scaled(c, width, groups) for c in CHANNELS)
         input_size = as_int(input_size, "input_size", 1)
         rng = as_rng(seed)
-        kw = dict(rng=rng, dtype=dtype)
-        g = dict(groups=groups)
-        lrn = dict(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0)  # the paper's constants, see Notes
+        kw: dict[str, Any] = dict(rng=rng, dtype=dtype)
+        g: dict[str, Any] = dict(groups=groups)
+        lrn: dict[str, Any] = dict(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0)  # the paper's constants, see Notes
         features = [
             ("conv1", Conv2d(3, c1, 11, stride=4, **kw)), ("relu1", ReLU()), ("lrn1", LocalResponseNorm(**lrn)),
             ("pool1", MaxPool2d(3, stride=2)),

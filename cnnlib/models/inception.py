@@ -15,6 +15,8 @@ expensive 3x3 and 5x5 filters: that is where GoogLeNet saves its parameters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import as_int
@@ -43,7 +45,7 @@ class Inception(Layer):
                  init: str = "he", rng=None, dtype=np.float32) -> None:
         super().__init__()
         self.in_channels = as_int(in_channels, "in_channels", 1)
-        kw = dict(init=init, rng=rng, dtype=dtype)
+        kw: dict[str, Any] = dict(init=init, rng=rng, dtype=dtype)
         self.branches = [
             ("branch1", Sequential(("conv", Conv2d(in_channels, c1, 1, **kw)), ("relu", ReLU()))),
             ("branch2", Sequential(("reduce", Conv2d(in_channels, c3_reduce, 1, **kw)), ("relu_reduce", ReLU()),
@@ -87,13 +89,14 @@ class Inception(Layer):
         return np.concatenate(outs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._splits)
+        splits = self._need_forward(self._splits)
         # The input fed all four branches, so its gradient is the sum of theirs.
-        parts = np.split(dout, np.cumsum(self._splits)[:-1], axis=1)
-        dx = None
+        parts = np.split(dout, np.cumsum(splits)[:-1], axis=1)
+        dx: np.ndarray | None = None
         for (_, branch), part in zip(self.branches, parts):
             grad = branch.backward(np.ascontiguousarray(part))
             dx = grad if dx is None else dx + grad
+        assert dx is not None  # four branches
         return dx
 
     def summary_rows(self, input_shape: Shape, prefix: str = "", depth: int = 1) -> tuple[list[SummaryRow], Shape]:

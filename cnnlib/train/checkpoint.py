@@ -39,7 +39,7 @@ def save_weights(model: Layer, path: str | Path) -> Path:
     state = model.state_dict()
     if not state:
         raise ValueError(f"{model.describe()} has no parameters to save")
-    np.savez(path, **state)
+    np.savez(path, **state)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
     return path
 
 
@@ -107,7 +107,7 @@ def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, n
             raise ValueError(f"{path}: member {name!r} is not a valid .npy array ({exc})") from exc
         header_size = fh.tell()
     if dtype.hasobject or dtype.kind not in "iuf":
-        raise TypeError(f"{path}: parameter {name!r} has dtype {dtype}; expected real numbers")
+        raise TypeError(f"{path}: parameter {name!r}: dtype {dtype} cannot be loaded; expected real numbers")
     if tuple(shape) != target.shape:
         raise ValueError(f"{path}: parameter {name!r}: model has shape {target.shape}, file has {tuple(shape)}")
     expected = header_size + int(np.prod(shape, dtype=object)) * dtype.itemsize
