@@ -81,7 +81,8 @@ def conv_output_size(
         raise ValueError(
             f"(size + 2*padding - kernel) = {span} is not divisible by stride {stride}: "
             f"the last {lost} pixel(s) of the padded input are never covered by a window; "
-            f"the output size would be floor({span}/{stride}) + 1 = {span // stride + 1}"
+            f"the output size would be floor({span}/{stride}) + 1 = "
+            f"{output_length(size, kernel_size, stride, padding, dilation)}"
         )
     return output_length(size, kernel_size, stride, padding, dilation)
 
