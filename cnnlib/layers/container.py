@@ -30,8 +30,10 @@ def _layer_error_type(original: type) -> type:
     if issubclass(original, LayerError):
         return original
     if original not in _LAYER_ERRORS:
-        _LAYER_ERRORS[original] = type(f"Layer{original.__name__}", (LayerError, original),
-                                       {"__module__": __name__, "__doc__": LayerError.__doc__})
+        # Named LayerError too, so that tracebacks and type(error).__name__ read the same
+        # whatever the original type was.
+        _LAYER_ERRORS[original] = type("LayerError", (LayerError, original),
+                                       {"__module__": __name__, "__qualname__": "LayerError", "__doc__": LayerError.__doc__})
     return _LAYER_ERRORS[original]
 
 
