@@ -265,3 +265,17 @@ def test_float16_and_big_endian_outside_the_backends():
                                               torch.from_numpy(w3.astype(np.float16))).numpy()
     assert half.dtype == np.float16
     np.testing.assert_allclose(half.astype(np.float32), expected.astype(np.float32), **HALF_TOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pooling_defaults_are_torchs(backend):
+    """stride defaults to the window, padding to 0, count_include_pad to True, in every function."""
+    x = np.random.default_rng(6).standard_normal((1, 2, 5, 7))
+    dout = np.random.default_rng(7).standard_normal((1, 2, 2, 3))
+    assert np.array_equal(max_pool2d(x, 2, backend=backend), max_pool2d(x, 2, 2, 0, backend=backend))
+    assert np.array_equal(max_pool2d_backward(dout, x, 2, backend=backend),
+                          max_pool2d_backward(dout, x, 2, 2, 0, backend=backend))
+    assert np.array_equal(avg_pool2d(x, 2, backend=backend), avg_pool2d(x, 2, 2, 0, True, backend=backend))
+    assert np.array_equal(avg_pool2d_backward(dout, x, 2, backend=backend),
+                          avg_pool2d_backward(dout, x, 2, 2, 0, True, backend=backend))
+    np.testing.assert_allclose(avg_pool2d(x, 2, backend=backend), torch_pool("avg", x, 2), rtol=1e-12, atol=1e-12)

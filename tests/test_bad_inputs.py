@@ -75,6 +75,8 @@ def _net():
     (lambda: F.conv3d(np.ones((1, 1, 3, 3, 3)), np.ones((0, 1, 2, 2, 2))), ValueError,
      r"weight has shape \(0, 1, 2, 2, 2\): every dimension \(filters, channels, KD, KH, KW\) must be at least 1"),
     (lambda: F.conv3d(np.ones((1, 1, 3, 3, 3)), np.ones((1, 1, 2, 0, 2))), ValueError, r"weight has shape \(1, 1, 2, 0, 2\)"),
+    (lambda: F.conv3d(np.ones((1, 2, 3, 3, 3)), np.ones((3, 2, 2, 2, 2)), np.zeros(2)), ValueError,
+     r"bias has shape \(2,\); expected \(3,\)"),
 ], ids=lambda v: "" if callable(v) or isinstance(v, type) else v[:40])
 def test_bad_argument_gives_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
