@@ -23,6 +23,8 @@ import torch.nn.functional as TF
 
 import cnnlib
 from cnnlib.functional import conv2d, conv2d_backward, max_pool2d, max_pool2d_backward
+from cnnlib.layers import SoftmaxCrossEntropy
+from cnnlib.models import SimpleConvNet
 
 CNNLIB_BACKENDS = {"numpy-im2col": "im2col", "cnnlib-numba": "numba", "cnnlib-naive": "naive"}
 
@@ -133,70 +135,18 @@ def _torch_simple_convnet(params: dict[str, np.ndarray]) -> torch.nn.Module:
     return net
 
 
-class FunctionalSimpleConvNet:
-    """SimpleConvNet written directly with cnnlib.functional (used if cnnlib.models is missing)."""
-
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.params = params
-
-    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray):
-        p = self.params
-        conv = conv2d(x, p["conv.weight"], p["conv.bias"])
-        relu1 = np.maximum(conv, 0)
-        pooled = max_pool2d(relu1, 2)
-        flat = pooled.reshape(len(x), -1)
-        hidden = flat @ p["fc1.weight"].T + p["fc1.bias"]
-        relu2 = np.maximum(hidden, 0)
-        logits = relu2 @ p["fc2.weight"].T + p["fc2.bias"]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = -logp[np.arange(len(x)), labels].mean()
-        dlogits = np.exp(logp)
-        dlogits[np.arange(len(x)), labels] -= 1
-        dlogits /= len(x)
-        grads = {"fc2.weight": dlogits.T @ relu2, "fc2.bias": dlogits.sum(0)}
-        dhidden = (dlogits @ p["fc2.weight"]) * (hidden > 0)
-        grads["fc1.weight"], grads["fc1.bias"] = dhidden.T @ flat, dhidden.sum(0)
-        dpooled = (dhidden @ p["fc1.weight"]).reshape(pooled.shape)
-        dconv = max_pool2d_backward(dpooled, relu1, 2) * (conv > 0)
-        _, grads["conv.weight"], grads["conv.bias"] = conv2d_backward(dconv, x, p["conv.weight"])
-        return loss, grads
-
-
-def _cnnlib_simple_convnet():
-    """cnnlib.models.SimpleConvNet and its loss, or None if they are missing (written concurrently)."""
-    try:
-        from cnnlib.layers import SoftmaxCrossEntropy
-        from cnnlib.models import SimpleConvNet
-
-        return SimpleConvNet(seed=0, dtype=np.float32), SoftmaxCrossEntropy()
-    except (ImportError, TypeError, AttributeError):
-        return None
-
-
 def train_contenders(wl: Workload, backends: list[str]) -> tuple[dict[str, Callable[[], object]], str]:
     """Contenders for one training step, and which cnnlib implementation was used."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(wl.x_shape).astype(np.float32)
     labels = rng.integers(0, 10, wl.x_shape[0])
-    model = _cnnlib_simple_convnet()
-    if model is not None:
-        net, loss = model
-        params = {name: value for name, value, _ in net.parameters()}
-        implementation = "cnnlib.models.SimpleConvNet"
+    net, loss = SimpleConvNet(seed=0, dtype=np.float32), SoftmaxCrossEntropy()
+    params = {name: value for name, value, _ in net.parameters()}
+    implementation = "cnnlib.models.SimpleConvNet"
 
-        def cnnlib_step(xs, ys):
-            loss.forward(net.forward(xs), ys)
-            return net.backward(loss.backward())
-    else:
-        shapes = {"conv.weight": (30, 1, 5, 5), "conv.bias": (30,), "fc1.weight": (100, 4320), "fc1.bias": (100,),
-                  "fc2.weight": (10, 100), "fc2.bias": (10,)}
-        params = {k: (0.05 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
-        functional_net = FunctionalSimpleConvNet(params)
-        implementation = "benchmarks.layers.FunctionalSimpleConvNet"
-
-        def cnnlib_step(xs, ys):
-            return functional_net.loss_and_grads(xs, ys)
+    def cnnlib_step(xs, ys):
+        loss.forward(net.forward(xs), ys)
+        return net.backward(loss.backward())
 
     torch_net = _torch_simple_convnet(params)
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)

@@ -7,7 +7,8 @@ beside them :mod:`cnnlib.data`, :mod:`cnnlib.viz`, :mod:`cnnlib.gradcheck`
 and :mod:`cnnlib.exercises`.
 """
 
-from ._backend import get_backend, set_backend, use_backend
+from ._backend import Backend, get_backend, register_backend, registered_backends, set_backend, use_backend
 
 __version__ = "0.1.0"
-__all__ = ["get_backend", "set_backend", "use_backend", "__version__"]
+__all__ = ["Backend", "get_backend", "register_backend", "registered_backends", "set_backend", "use_backend",
+           "__version__"]

@@ -8,21 +8,25 @@ instead of a stack trace from deep inside NumPy or numba.
 
 from __future__ import annotations
 
-from numbers import Integral
+import math
+from numbers import Integral, Real
 from typing import Sequence
 
 import numpy as np
 
-Pair = tuple[int, int]
+from ._geometry import Pair, effective_length, output_hw
 
-_FLOAT_DTYPES = (np.float32, np.float64)
+__all__ = ["Pair", "as_float_array", "result_dtype", "common_dtype", "as_int", "as_pair", "as_bool", "as_real",
+           "as_param_dtype", "effective_kernel", "check_fits", "conv_geometry", "output_hw"]
 
 
 def as_float_array(x, name: str, ndim: int | None = None, shape_hint: str = "") -> np.ndarray:
-    """Return `x` as a C-contiguous float32 or float64 array, or raise.
+    """Return `x` as a C-contiguous, native-byte-order float32 or float64 array, or raise.
 
-    float32 and float64 keep their dtype; integers, unsigned integers and
-    float16 become float64 so that the book's integer examples come out
+    float32 and float64 keep their dtype (a big-endian array is converted to
+    native byte order); float16 is computed in float32 (see
+    :func:`result_dtype` for the dtype of the result); integers and unsigned
+    integers become float64 so that the book's integer examples come out
     exact. bool, complex, object and string dtypes are rejected: they are
     almost always a bug in the caller, not data.
     """
@@ -43,12 +47,79 @@ def as_float_array(x, name: str, ndim: int | None = None, shape_hint: str = "") 
     if ndim is not None and arr.ndim != ndim:
         hint = f" {shape_hint}" if shape_hint else ""
         raise ValueError(f"{name} must be {ndim}-D{hint}; got a {arr.ndim}-D array of shape {arr.shape}")
-    if arr.dtype not in _FLOAT_DTYPES:
-        arr = arr.astype(np.float64)
+    arr = arr.astype(_compute_dtype(arr.dtype), copy=False)  # also native byte order: kernels need it
     if arr.size and not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); check the data or the learning rate")
     return np.ascontiguousarray(arr)
+
+
+def _storage_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype cnnlib returns for an input of `dtype`: float16/32/64 stay, integers give float64."""
+    if dtype.kind == "f" and dtype.itemsize in (2, 4):
+        return np.dtype(f"f{dtype.itemsize}")
+    return np.dtype(np.float64)
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the arithmetic runs in: float16 in float32 (as torch does on a CPU), native order."""
+    storage = _storage_dtype(dtype)
+    return np.dtype(np.float32) if storage == np.float16 else storage
+
+
+def result_dtype(*inputs) -> np.dtype:
+    """dtype of a function's result for these (raw, unconverted) inputs; None is skipped.
+
+    NumPy's promotion of each input's storage dtype: float16 with float16
+    gives float16 (computed in float32, like torch), float32 with float32
+    gives float32, anything with float64 or an integer gives float64.
+    """
+    dtypes = [_storage_dtype(_dtype_of(a)) for a in inputs if a is not None]
+    return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+
+
+def _dtype_of(a) -> np.dtype:
+    if isinstance(a, np.ndarray):
+        return a.dtype
+    try:
+        return np.asarray(a).dtype
+    except (ValueError, TypeError):  # ragged lists: as_float_array reports them
+        return np.dtype(object)
+
+
+def as_bool(value, name: str) -> bool:
+    """A True/False argument; strings such as "False" and numbers are refused (they would be truthy)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+
+
+def as_real(value, name: str, *, minimum: float | None = None, positive: bool = False,
+            below: float | None = None) -> float:
+    """A finite real number (not a bool or a string), optionally > 0, >= `minimum` or < `below`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be positive; got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be < {below}; got {value}")
+    return value
+
+
+def as_param_dtype(dtype) -> np.dtype:
+    """The dtype of a layer's parameters: float32 or float64 only (an integer weight cannot learn)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    return dt
 
 
 def common_dtype(*arrays: np.ndarray | None) -> np.dtype:
@@ -79,7 +150,7 @@ def as_pair(value, name: str, minimum: int) -> Pair:
 
 def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
     """Extent of a dilated kernel: d (k - 1) + 1 along each axis."""
-    return (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    return (effective_length(kernel[0], dilation[0]), effective_length(kernel[1], dilation[1]))
 
 
 def check_fits(in_hw: Sequence[int], kernel: Pair, padding: Pair, dilation: Pair, what: str = "kernel") -> None:
@@ -112,7 +183,7 @@ def conv_geometry(in_hw: Sequence[int], kernel: Pair, stride, padding, dilation,
         elif padding == "same":
             if stride != (1, 1):
                 raise ValueError(f"padding='same' needs stride 1 (as in torch); got stride {stride}")
-            total = [dilation[i] * (kernel[i] - 1) for i in range(2)]
+            total = [effective_length(kernel[i], dilation[i]) - 1 for i in range(2)]
             padding = (total[0] // 2, total[1] // 2)
             extra = (total[0] - 2 * padding[0], total[1] - 2 * padding[1])
         else:
@@ -121,9 +192,3 @@ def conv_geometry(in_hw: Sequence[int], kernel: Pair, stride, padding, dilation,
         padding = as_pair(padding, "padding", 0)
     check_fits((in_hw[0] + extra[0], in_hw[1] + extra[1]), kernel, padding, dilation, what)
     return stride, padding, dilation, extra
-
-
-def output_hw(in_hw: Sequence[int], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1)) -> Pair:
-    """(OH, OW) = floor((H + 2P - K_eff) / S) + 1 per axis (inputs already validated)."""
-    eff = effective_kernel(kernel, dilation)
-    return tuple((in_hw[i] + 2 * padding[i] - eff[i]) // stride[i] + 1 for i in range(2))  # type: ignore[return-value]

@@ -13,10 +13,14 @@ labels are ``magic 2049 (0x801), N``.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import as_bool, as_int
 
 __all__ = ["load_mnist", "load_mnist_split", "read_idx", "train_val_split"]
 
@@ -25,37 +29,75 @@ _LABELS_MAGIC = 0x801
 _PREFIX = {"train": "train", "test": "t10k"}
 
 
-def read_idx(file: str | Path, expected_magic: int | None = None) -> np.ndarray:
+# The full MNIST training images are 47 MB; a header that declares more than
+# this is refused before any data is read or decompressed.
+MAX_IDX_BYTES = 1 << 30
+
+
+def read_idx(file: str | Path, expected_magic: int | None = None, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (raw or gzip) into a uint8 array.
 
+    The header is read and checked first; then exactly the number of bytes
+    it declares (plus one, to notice extra data) is read, so a gzip file
+    that inflates to far more than its header says is never decompressed
+    whole.
+
+    Parameters
+    ----------
+    file : path
+    expected_magic : int, optional
+        e.g. ``0x803`` for images, ``0x801`` for labels.
+    max_bytes : int
+        Largest data size accepted (default 1 GiB).
+
     Raises ``ValueError`` naming the file when the magic number is wrong,
-    the header is short, or the data is truncated or longer than the header says.
+    the header is short, the declared size exceeds `max_bytes`, or the data
+    is truncated or longer than the header says.
     """
     file = Path(file)
+    max_bytes = as_int(max_bytes, "max_bytes", 0)
     try:
         with open(file, "rb") as fh:
-            head = fh.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
         with opener(file, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:  # gzip raises EOFError on a cut stream
+            shape = _idx_header(fh, file, expected_magic)
+            size = math.prod(shape) if shape else 0  # Python ints: no overflow
+            if size > max_bytes:
+                raise ValueError(f"{file}: header shape {shape} declares {size:,} bytes of data, more than "
+                                 f"max_bytes={max_bytes:,}; pass a larger max_bytes if the file is right")
+            if not gzipped:
+                on_disk = file.stat().st_size - 4 - 4 * len(shape)
+                if on_disk != size:  # checked from the file size, before reading
+                    _size_mismatch(file, shape, size, on_disk)
+            raw = fh.read(size + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises EOFError on a cut stream
         raise ValueError(f"{file}: cannot read ({exc})") from None
-    if len(raw) < 4:
-        raise ValueError(f"{file}: not an IDX file (only {len(raw)} bytes)")
-    magic = int.from_bytes(raw[:4], "big")
-    if raw[0:2] != b"\x00\x00" or raw[2] != 0x08 or (expected_magic is not None and magic != expected_magic):
+    if len(raw) != size:
+        _size_mismatch(file, shape, size, len(raw), at_least=len(raw) > size)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
+
+
+def _idx_header(fh, file: Path, expected_magic: int | None) -> tuple[int, ...]:
+    """Read and check the magic number and the sizes; returns the shape."""
+    head = fh.read(4)
+    if len(head) < 4:
+        raise ValueError(f"{file}: not an IDX file (only {len(head)} bytes)")
+    magic = int.from_bytes(head, "big")
+    if head[0:2] != b"\x00\x00" or head[2] != 0x08 or (expected_magic is not None and magic != expected_magic):
         want = f"0x{expected_magic:08x}" if expected_magic is not None else "0x000008NN (unsigned bytes)"
         raise ValueError(f"{file}: wrong magic number 0x{magic:08x}, expected {want}; is this the right IDX file?")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{file}: header truncated ({len(raw)} bytes, need {header})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(shape)) if shape else 0
-    if len(raw) - header != size:
-        what = "truncated" if len(raw) - header < size else "longer than its header says"
-        raise ValueError(f"{file}: data {what}: header shape {shape} needs {size} bytes, found {len(raw) - header}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    ndim = head[3]
+    sizes = fh.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise ValueError(f"{file}: header truncated ({4 + len(sizes)} bytes, need {4 + 4 * ndim})")
+    return tuple(int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim))
+
+
+def _size_mismatch(file: Path, shape, size: int, found: int, at_least: bool = False) -> None:
+    what = "truncated" if found < size else "longer than its header says"
+    more = " at least" if at_least else ""
+    raise ValueError(f"{file}: data {what}: header shape {shape} needs {size} bytes, found{more} {found}")
 
 
 def _find(folder: Path, prefix: str, kind: str) -> Path:
@@ -98,6 +140,8 @@ def load_mnist(
     """
     if split not in _PREFIX:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    normalize, flatten = as_bool(normalize, "normalize"), as_bool(flatten, "flatten")
+    one_hot = as_bool(one_hot, "one_hot")
     if path is None:
         if split != "test":
             raise ValueError(
@@ -125,7 +169,7 @@ def load_mnist(
     x = x.reshape(len(x), -1) if flatten else x[:, None, :, :]
     y = labels.astype(np.int64)
     if one_hot:
-        y = np.eye(10, dtype=np.float32)[y]
+        return x, np.eye(10, dtype=np.float32)[y]
     return x, y
 
 

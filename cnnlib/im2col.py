@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._validation import Pair, as_float_array, as_int, as_pair, conv_geometry, output_hw
+from ._validation import Pair, as_float_array, as_int, as_pair, conv_geometry, output_hw, result_dtype
 
 __all__ = ["im2col", "col2im"]
 
@@ -51,7 +51,7 @@ def _col2im_numpy(
         for j in range(kw):
             left = j * dilation[1]
             img[:, :, top : top + stride[0] * oh : stride[0], left : left + stride[1] * ow : stride[1]] += col6[:, :, i, j]
-    return img[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+    return np.ascontiguousarray(img[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w])
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, backend: str | None = None) -> np.ndarray:
@@ -72,11 +72,12 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, backend: str | No
         Row ``(n*OH + oh)*OW + ow`` holds the patch under output pixel
         (oh, ow) of image n, flattened in (c, kh, kw) order.
     """
+    out = result_dtype(x)
     x = as_float_array(x, "x", 4, "(N, C, H, W)")
     kernel = as_pair(kernel_size, "kernel_size", 1)
     stride, padding, dilation, _ = conv_geometry(x.shape[2:], kernel, stride, _no_same(padding), dilation)
     impl = _backend.resolve(backend)
-    return impl.im2col(x, kernel, stride, padding, dilation)
+    return impl.im2col(x, kernel, stride, padding, dilation).astype(out, copy=False)
 
 
 def col2im(col, x_shape, kernel_size, stride=1, padding=0, dilation=1, *, backend: str | None = None) -> np.ndarray:
@@ -99,6 +100,7 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0, dilation=1, *, backen
     if len(x_shape) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W); got {tuple(x_shape)!r}")
     x_shape = tuple(as_int(s, f"x_shape[{i}]", 1) for i, s in enumerate(x_shape))
+    out = result_dtype(col)
     col = as_float_array(col, "col", 2, "(N*OH*OW, C*KH*KW)")
     kernel = as_pair(kernel_size, "kernel_size", 1)
     stride, padding, dilation, _ = conv_geometry(x_shape[2:], kernel, stride, _no_same(padding), dilation)
@@ -110,7 +112,7 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0, dilation=1, *, backen
             f"padding {padding}, dilation {dilation} needs (N*OH*OW, C*KH*KW) = {expected}"
         )
     impl = _backend.resolve(backend)
-    return impl.col2im(col, x_shape, kernel, stride, padding, dilation)
+    return impl.col2im(col, x_shape, kernel, stride, padding, dilation).astype(out, copy=False)
 
 
 def _no_same(padding):

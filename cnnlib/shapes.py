@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from ._geometry import effective_length, output_length
 from ._validation import as_int
 
 __all__ = [
@@ -68,7 +69,7 @@ def conv_output_size(
     stride = as_int(stride, "stride", 1)
     padding = as_int(padding, "padding", 0)
     dilation = as_int(dilation, "dilation", 1)
-    k_eff = dilation * (kernel_size - 1) + 1
+    k_eff = effective_length(kernel_size, dilation)
     span = size + 2 * padding - k_eff
     if span < 0:
         raise ValueError(
@@ -80,9 +81,10 @@ def conv_output_size(
         raise ValueError(
             f"(size + 2*padding - kernel) = {span} is not divisible by stride {stride}: "
             f"the last {lost} pixel(s) of the padded input are never covered by a window; "
-            f"the output size would be floor({span}/{stride}) + 1 = {span // stride + 1}"
+            f"the output size would be floor({span}/{stride}) + 1 = "
+            f"{output_length(size, kernel_size, stride, padding, dilation)}"
         )
-    return span // stride + 1
+    return output_length(size, kernel_size, stride, padding, dilation)
 
 
 def conv_transpose_output_size(
@@ -109,7 +111,7 @@ def conv_transpose_output_size(
         raise ValueError(
             f"output_padding ({output_padding}) must be smaller than stride ({stride}) or dilation ({dilation})"
         )
-    out = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    out = (size - 1) * stride - 2 * padding + effective_length(kernel_size, dilation) + output_padding
     if out < 1:
         raise ValueError(f"padding {padding} is too large: the output size would be {out}")
     return out
@@ -145,7 +147,7 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     """
     kernel_size = as_int(kernel_size, "kernel_size", 1)
     dilation = as_int(dilation, "dilation", 1)
-    k_eff = dilation * (kernel_size - 1) + 1
+    k_eff = effective_length(kernel_size, dilation)
     if k_eff % 2 == 0:
         raise ValueError(
             f"kernel_size {kernel_size} with dilation {dilation} spans {k_eff} pixels, an even number: "
@@ -199,7 +201,7 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> list[int]:
         k = as_int(layer[0], f"layers[{i}] kernel_size", 1)
         s = as_int(layer[1], f"layers[{i}] stride", 1)
         d = as_int(layer[2], f"layers[{i}] dilation", 1) if len(layer) == 3 else 1
-        r += (d * (k - 1)) * jump
+        r += (effective_length(k, d) - 1) * jump
         jump *= s
         fields.append(r)
     return fields

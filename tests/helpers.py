@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from cnnlib import registered_backends
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -36,8 +37,10 @@ __all__ = [
     "assert_close", "check_conv_against_torch", "torch_conv2d", "torch_conv2d_grads", "torch_pool", "torch_pool_grad", "t",
 ]
 
-# Backends tested here; the numba backend has its own test file.
-BACKENDS = ["naive", "im2col"]
+# Every registered backend: the per-backend tests (conv, pooling, im2col,
+# validation, worked examples) are the backend contract's test suite.
+# test_numba_backend.py only tests the numba backend's own code paths.
+BACKENDS = registered_backends()
 
 class _ByDtype(dict):
     """Looked up by np.float32, np.dtype("float32") or "float32" alike."""
@@ -309,7 +312,7 @@ def torch_pool_grad(kind: str, dout, x, kernel_size, stride=None, padding=0, cou
     return xt.grad.numpy()
 
 
-def check_conv_against_torch(case: "ConvCase", backend: str, dtype, label: str = "conv2d") -> None:
+def check_conv_against_torch(case: ConvCase, backend: str, dtype, label: str = "conv2d") -> None:
     """conv2d forward and all three gradients of one case, against torch, at TOL[dtype]."""
     from cnnlib.functional import conv2d, conv2d_backward
 

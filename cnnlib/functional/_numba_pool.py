@@ -122,9 +122,7 @@ def max_pool_backward(dout, x, dx, offsets, kw, sh, sw, rows, pitch, ph, pw):  #
                 gradients = upstream[i]
                 corner = i * sh * width
                 for j in range(out_cols):
-                    index = corner + j * sw + tap_offset[chosen[j]]
-                    if 0 <= index < size:  # always true (see above); never write out of bounds
-                        grad[index] += gradients[j]
+                    grad[corner + j * sw + tap_offset[chosen[j]]] += gradients[j]
 
 
 @njit(parallel=True, cache=True)

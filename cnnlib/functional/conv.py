@@ -5,16 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend
-from .._validation import as_float_array, as_pair, common_dtype, conv_geometry, output_hw
+from .._geometry import effective_length, output_length
+from .._validation import as_float_array, as_int, as_pair, common_dtype, conv_geometry, output_hw, result_dtype
 
 __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv3d", "correlate2d", "convolve2d"]
+
+
+def _check_weight(weight: np.ndarray, axes: str) -> None:
+    """A zero-size weight would give an output of bias values only (torch refuses it too)."""
+    if 0 in weight.shape:
+        raise ValueError(f"weight has shape {weight.shape}: every dimension ({axes}) must be at least 1")
 
 
 def _check_conv_inputs(x, weight, bias, stride, padding, dilation):
     x = as_float_array(x, "x", 4, "(N, C, H, W)")
     weight = as_float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
-    if 0 in weight.shape:
-        raise ValueError(f"weight has shape {weight.shape}: every dimension (filters, channels, KH, KW) must be at least 1")
+    _check_weight(weight, "filters, channels, KH, KW")
     if weight.shape[1] != x.shape[1]:
         raise ValueError(
             f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but weight expects "
@@ -55,10 +61,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: st
     Returns
     -------
     y : (N, F, OH, OW) array
-        float32 if every input is float32, else float64.
+        float32 if every input is float32, float16 (computed in float32) if
+        every input is float16, else float64 (see
+        :func:`cnnlib._validation.result_dtype`); native byte order.
     """
+    out = result_dtype(x, weight, bias)
     x, weight, bias, stride, padding, dilation, _ = _check_conv_inputs(x, weight, bias, stride, padding, dilation)
-    return _backend.resolve(backend).conv2d(x, weight, bias, stride, padding, dilation)
+    return _backend.resolve(backend).conv2d(x, weight, bias, stride, padding, dilation).astype(out, copy=False)
 
 
 def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, *, backend: str | None = None):
@@ -78,6 +87,7 @@ def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, *, backend
     dbias : (F,) array
         The sum of dout over the batch and both spatial axes.
     """
+    out = result_dtype(x, weight)  # dout is cast to it, as in the forward pass
     h, w = np.shape(x)[2:4] if np.ndim(x) == 4 else (0, 0)
     x, weight, _, stride, padding, dilation, extra = _check_conv_inputs(x, weight, None, stride, padding, dilation)
     expected = (x.shape[0], weight.shape[0], *output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation))
@@ -88,7 +98,7 @@ def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, *, backend
     dx, dw, db = _backend.resolve(backend).conv2d_backward(dout, x, weight, stride, padding, dilation)
     if extra != (0, 0):
         dx = np.ascontiguousarray(dx[:, :, :h, :w])
-    return dx, dw, db
+    return dx.astype(out, copy=False), dw.astype(out, copy=False), db.astype(out, copy=False)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: str | None = None) -> np.ndarray:
@@ -97,6 +107,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: st
     Computed as a 2-D convolution over images of height 1, so it shares
     every check and backend of :func:`conv2d`.
     """
+    out = result_dtype(x, weight, bias)
     x = as_float_array(x, "x", 3, "(N, C, L)")
     weight = as_float_array(weight, "weight", 3, "(out_channels, in_channels, K)")
     pad = padding if isinstance(padding, str) else (0, _scalar(padding, "padding"))
@@ -104,7 +115,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: st
         x[:, :, None, :], weight[:, :, None, :], bias,
         stride=(1, _scalar(stride, "stride")), padding=pad, dilation=(1, _scalar(dilation, "dilation")), backend=backend,
     )
-    return y[:, :, 0, :]
+    return np.ascontiguousarray(y[:, :, 0, :]).astype(out, copy=False)
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -114,18 +125,24 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
     `stride`, `padding`, `dilation` are ints or triples. One ``tensordot`` per
     kernel tap: clear rather than fast (chapter 2 uses it on small volumes).
     """
+    out_dtype = result_dtype(x, weight, bias)
     x = as_float_array(x, "x", 5, "(N, C, D, H, W)")
     weight = as_float_array(weight, "weight", 5, "(out_channels, in_channels, KD, KH, KW)")
+    _check_weight(weight, "filters, channels, KD, KH, KW")
     if weight.shape[1] != x.shape[1]:
         raise ValueError(f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but weight expects {weight.shape[1]} (shape {weight.shape})")
+    if bias is not None:
+        bias = as_float_array(bias, "bias", 1, "(out_channels,)")
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias has shape {bias.shape}; expected ({weight.shape[0]},)")
     dtype = common_dtype(x, weight)
     s, p, d = (_triple(v, name, lo) for v, name, lo in ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
     k = weight.shape[2:]
-    eff = [d[i] * (k[i] - 1) + 1 for i in range(3)]
+    eff = [effective_length(k[i], d[i]) for i in range(3)]
     size = [x.shape[2 + i] + 2 * p[i] for i in range(3)]
     if any(eff[i] > size[i] for i in range(3)):
         raise ValueError(f"kernel {tuple(k)} (effective {tuple(eff)}) is larger than the padded input {tuple(size)}")
-    out = [(size[i] - eff[i]) // s[i] + 1 for i in range(3)]
+    out = [output_length(x.shape[2 + i], k[i], s[i], p[i], d[i]) for i in range(3)]
     xp = np.pad(x.astype(dtype), [(0, 0), (0, 0)] + [(p[i], p[i]) for i in range(3)])
     y = np.zeros((x.shape[0], weight.shape[0], *out), dtype=dtype)
     for a in range(k[0]):
@@ -137,11 +154,8 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
                            c * d[2]: c * d[2] + s[2] * out[2]: s[2]]
                 y += np.einsum("ncdhw,fc->nfdhw", patch, weight[:, :, a, b, c].astype(dtype))
     if bias is not None:
-        bias = as_float_array(bias, "bias", 1, "(out_channels,)")
-        if bias.shape[0] != weight.shape[0]:
-            raise ValueError(f"bias has shape {bias.shape}; expected ({weight.shape[0]},)")
         y += bias.astype(dtype)[None, :, None, None, None]
-    return y
+    return y.astype(out_dtype, copy=False)
 
 
 def correlate2d(image, kernel, mode: str = "valid") -> np.ndarray:
@@ -151,13 +165,14 @@ def correlate2d(image, kernel, mode: str = "valid") -> np.ndarray:
     learning calls convolution. ``mode="full"`` first pads K-1 zeros on every
     side, so that every overlap of kernel and image is an output.
     """
+    out = result_dtype(image, kernel)
     image = as_float_array(image, "image", 2, "(H, W)")
     kernel = as_float_array(kernel, "kernel", 2, "(KH, KW)")
     if mode not in ("valid", "full"):
         raise ValueError(f"mode must be 'valid' or 'full'; got {mode!r}")
     pad = (kernel.shape[0] - 1, kernel.shape[1] - 1) if mode == "full" else (0, 0)
     y = conv2d(image[None, None], kernel[None, None], padding=pad, backend="im2col")
-    return y[0, 0]
+    return y[0, 0].astype(out, copy=False)
 
 
 def convolve2d(image, kernel, mode: str = "valid") -> np.ndarray:
@@ -166,8 +181,9 @@ def convolve2d(image, kernel, mode: str = "valid") -> np.ndarray:
     ``out[i, j] = sum_{p, q} kernel[p, q] * image[i - p, j - q]`` (indices
     shifted so that the first output is the first full overlap).
     """
+    out = result_dtype(image, kernel)
     kernel = as_float_array(kernel, "kernel", 2, "(KH, KW)")
-    return correlate2d(image, kernel[::-1, ::-1], mode=mode)
+    return correlate2d(image, kernel[::-1, ::-1], mode=mode).astype(out, copy=False)
 
 
 def _scalar(value, name: str) -> int:
@@ -178,8 +194,6 @@ def _scalar(value, name: str) -> int:
 
 
 def _triple(value, name: str, minimum: int) -> tuple[int, int, int]:
-    from .._validation import as_int
-
     if isinstance(value, (tuple, list)):
         if len(value) != 3:
             raise ValueError(f"{name} must be an int or a triple (d, h, w); got {value!r}")

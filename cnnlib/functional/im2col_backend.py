@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._geometry import avg_pool_divisors
 from .._validation import Pair, output_hw
 from ..im2col import _col2im_numpy as col2im
 from ..im2col import _im2col_numpy as im2col
@@ -67,23 +68,14 @@ def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> n
     return np.ascontiguousarray(dx.reshape(x.shape))
 
 
-def _divisors(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool, dtype) -> np.ndarray:
-    """(OH, OW) window sizes: pool a ones image to count the real pixels."""
-    oh, ow = output_hw((h, w), kernel, stride, padding)
-    if count_include_pad:
-        return np.full((oh, ow), kernel[0] * kernel[1], dtype=dtype)
-    ones = np.ones((1, 1, h, w), dtype=dtype)
-    return _pool_columns(ones, kernel, stride, padding, 0.0).sum(axis=-1)[0, 0]
-
-
 def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     sums = _pool_columns(x, kernel, stride, padding, 0.0).sum(axis=-1)
-    return np.ascontiguousarray(sums / _divisors(*x.shape[2:], kernel, stride, padding, count_include_pad, x.dtype))
+    return np.ascontiguousarray(sums / avg_pool_divisors(x.shape[2:], kernel, stride, padding, count_include_pad, x.dtype))
 
 
 def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n, c, h, w = x.shape
-    share = dout / _divisors(h, w, kernel, stride, padding, count_include_pad, x.dtype)
+    share = dout / avg_pool_divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
     dcol = np.repeat(share.reshape(-1, 1), kernel[0] * kernel[1], axis=1)
     dx = col2im(dcol, (n * c, 1, h, w), kernel, stride, padding, (1, 1))
     return np.ascontiguousarray(dx.reshape(x.shape))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._geometry import avg_pool_divisors
 from .._validation import Pair, output_hw
 
 
@@ -97,23 +98,9 @@ def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> n
     return np.ascontiguousarray(dxp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w])
 
 
-def _window_sizes(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
-    """(OH, OW) divisors of average pooling."""
-    oh, ow = output_hw((h, w), kernel, stride, padding)
-    if count_include_pad:
-        return np.full((oh, ow), kernel[0] * kernel[1])
-    sizes = np.empty((oh, ow), dtype=np.int64)
-    for i in range(oh):
-        rows = min(i * stride[0] - padding[0] + kernel[0], h) - max(i * stride[0] - padding[0], 0)
-        for j in range(ow):
-            cols = min(j * stride[1] - padding[1] + kernel[1], w) - max(j * stride[1] - padding[1], 0)
-            sizes[i, j] = rows * cols
-    return sizes
-
-
 def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n_images, channels, h, w = x.shape
-    sizes = _window_sizes(h, w, kernel, stride, padding, count_include_pad)
+    sizes = avg_pool_divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
     oh, ow = sizes.shape
     xp = _pad(x, padding)
     y = np.empty((n_images, channels, oh, ow), dtype=x.dtype)
@@ -128,7 +115,7 @@ def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: 
 
 def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n_images, channels, h, w = x.shape
-    sizes = _window_sizes(h, w, kernel, stride, padding, count_include_pad)
+    sizes = avg_pool_divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
     oh, ow = sizes.shape
     dxp = np.zeros((n_images, channels, h + 2 * padding[0], w + 2 * padding[1]), dtype=x.dtype)
     for n in range(n_images):

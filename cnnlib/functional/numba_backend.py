@@ -55,6 +55,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._geometry import avg_pool_divisors as _divisors
 from .._validation import Pair, output_hw
 from . import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad
 
@@ -216,18 +217,6 @@ def _pool_planes(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair):
     plan = _plan((h, w), kernel, stride, padding, (1, 1))
     planes = _phase_planes(x.reshape(n * c, 1, h, w), plan, stride, padding)
     return plan, planes, _tap_offsets(plan, 1)
-
-
-def _divisors(in_hw, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool, dtype) -> np.ndarray | float:
-    """Average pooling's divisor: K*K, or per output the number of real pixels in its window."""
-    if count_include_pad:
-        return float(kernel[0] * kernel[1])
-    oh, ow = output_hw(in_hw, kernel, stride, padding)
-    counts = []
-    for axis, size in ((0, oh), (1, ow)):
-        start = np.arange(size) * stride[axis] - padding[axis]
-        counts.append(np.minimum(start + kernel[axis], in_hw[axis]) - np.maximum(start, 0))
-    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
 
 
 def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend
-from .._validation import as_float_array, as_pair, check_fits, output_hw
+from .._validation import as_bool, as_float_array, as_pair, check_fits, output_hw, result_dtype
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
 
@@ -46,9 +46,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, backend: str | None = 
     Returns
     -------
     y : (N, C, OH, OW) array
+        The dtype of `x` (float16 computed in float32; integers give float64).
     """
+    out = result_dtype(x)
     x, kernel, stride, padding = _pool_geometry(x, kernel_size, stride, padding)
-    return _backend.resolve(backend).max_pool2d(x, kernel, stride, padding)
+    return _backend.resolve(backend).max_pool2d(x, kernel, stride, padding).astype(out, copy=False)
 
 
 def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, *, backend: str | None = None) -> np.ndarray:
@@ -61,9 +63,10 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, *, backend
     -------
     dx : (N, C, H, W) array
     """
+    out = result_dtype(x)  # the gradient has the dtype of what it is the gradient of
     x, kernel, stride, padding = _pool_geometry(x, kernel_size, stride, padding)
     dout = _checked_dout(dout, x, kernel, stride, padding)
-    return _backend.resolve(backend).max_pool2d_backward(dout, x, kernel, stride, padding)
+    return _backend.resolve(backend).max_pool2d_backward(dout, x, kernel, stride, padding).astype(out, copy=False)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True, *, backend: str | None = None) -> np.ndarray:
@@ -73,8 +76,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool =
     the divisor, which is always KH*KW; with False the divisor is the number
     of real pixels in the window.
     """
+    out = result_dtype(x)
+    include = as_bool(count_include_pad, "count_include_pad")
     x, kernel, stride, padding = _pool_geometry(x, kernel_size, stride, padding)
-    return _backend.resolve(backend).avg_pool2d(x, kernel, stride, padding, bool(count_include_pad))
+    return _backend.resolve(backend).avg_pool2d(x, kernel, stride, padding, include).astype(out, copy=False)
 
 
 def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, count_include_pad: bool = True, *, backend: str | None = None) -> np.ndarray:
@@ -84,6 +89,8 @@ def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, count_incl
     -------
     dx : (N, C, H, W) array
     """
+    out = result_dtype(x)  # the gradient has the dtype of what it is the gradient of
+    include = as_bool(count_include_pad, "count_include_pad")
     x, kernel, stride, padding = _pool_geometry(x, kernel_size, stride, padding)
     dout = _checked_dout(dout, x, kernel, stride, padding)
-    return _backend.resolve(backend).avg_pool2d_backward(dout, x, kernel, stride, padding, bool(count_include_pad))
+    return _backend.resolve(backend).avg_pool2d_backward(dout, x, kernel, stride, padding, include).astype(out, copy=False)

@@ -55,8 +55,8 @@ class Sigmoid(_Elementwise):
         return self._y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._y)
-        return dout * self._y * (1 - self._y)
+        y = self._need_forward(self._y)
+        return dout * y * (1 - y)
 
 
 class Tanh(_Elementwise):
@@ -72,5 +72,5 @@ class Tanh(_Elementwise):
         return self._y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._y)
-        return dout * (1 - self._y ** 2)
+        y = self._need_forward(self._y)
+        return dout * (1 - y ** 2)

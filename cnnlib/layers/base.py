@@ -3,8 +3,14 @@
 A layer is an object with
 
 * ``forward(x)`` -- computes the output and keeps what ``backward`` needs;
-* ``backward(dout)`` -- takes dL/d(output), fills ``grads`` (same keys as
-  ``params``) and returns dL/d(input);
+* ``backward(dout)`` -- takes dL/d(output), *overwrites* ``grads`` (same
+  keys as ``params``) with the gradient of this pass and returns
+  dL/d(input). Gradients never accumulate across calls, so no
+  ``zero_grad`` is needed between training steps; ``zero_grad`` sets every
+  gradient to zero, so that an optimiser step leaves alone the parameters
+  that took no part in the last backward pass (e.g. GoogLeNet's auxiliary
+  heads when no auxiliary loss is given). A layer object is used once per
+  model (``Sequential`` refuses a second use);
 * ``params`` / ``grads`` -- dicts of named arrays (``"weight"``, ``"bias"``);
 * ``output_shape(input_shape)`` -- the shape of one output sample, computed
   from the shape of one input sample without running the layer, so that a
@@ -17,13 +23,16 @@ images, ``(features,)`` for vectors.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import numpy as np
 
-__all__ = ["Layer", "Shape", "SummaryRow", "as_rng", "format_shape"]
+from .._validation import as_bool, as_param_dtype
+
+__all__ = ["Layer", "Shape", "SummaryRow", "as_rng", "format_shape", "checked_parameter"]
 
 Shape = tuple[int, ...]
+T = TypeVar("T")
 # (qualified name, description, output shape of one sample, parameter count)
 SummaryRow = tuple[str, str, Shape, int]
 
@@ -41,6 +50,24 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
         raise TypeError(f"rng must be a numpy Generator, an int seed or None; got {type(rng).__name__}")
     return np.random.default_rng(int(rng))
+
+
+def checked_parameter(name: str, value, target: np.ndarray) -> np.ndarray:
+    """`value` as an array of the dtype and shape of parameter `target`, or a clear error naming `name`."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "iuf":
+        raise TypeError(f"parameter {name!r}: dtype {value.dtype} cannot be loaded; expected real numbers")
+    if value.shape != target.shape:
+        raise ValueError(f"parameter {name!r}: model has shape {target.shape}, state dict has {value.shape}")
+    if value.size and not np.isfinite(value).all():
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        raise ValueError(f"parameter {name!r}: {bad} NaN or infinite value(s)")
+    with np.errstate(over="ignore"):
+        converted = value.astype(target.dtype)
+    if converted.size and not np.isfinite(converted).all():
+        largest = float(np.max(np.abs(value)))
+        raise ValueError(f"parameter {name!r}: values up to {largest:.3g} do not fit in {target.dtype}")
+    return converted
 
 
 def format_shape(shape) -> str:
@@ -93,7 +120,7 @@ class Layer:
         return [(prefix or type(self).__name__, self.describe(), out, self.num_params())], out
 
     # -- the tree of layers ------------------------------------------------
-    def children(self) -> list[tuple[str, "Layer"]]:
+    def children(self) -> list[tuple[str, Layer]]:
         """Named sub-layers, in forward order (empty for a plain layer)."""
         return []
 
@@ -117,30 +144,35 @@ class Layer:
         return {name: value for name, value, _ in self.parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters, in place; names and shapes must match exactly."""
+        """Copy arrays into the parameters, in place, all or nothing.
+
+        Every name, shape, dtype and value is checked before anything is
+        assigned: names and shapes must match exactly; values must be real
+        (no complex, bool or object arrays), finite, and representable in
+        the parameter's dtype (a float64 1e300 does not fit in float32).
+        Raises ``KeyError``, ``ValueError`` or ``TypeError`` naming the
+        parameter, with the model unchanged.
+        """
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise KeyError(f"state dict does not match the model: missing {missing}, unexpected {unexpected}")
+        checked = {name: checked_parameter(name, state[name], target) for name, target in own.items()}
         for name, target in own.items():
-            value = np.asarray(state[name])
-            if value.shape != target.shape:
-                raise ValueError(f"parameter {name!r}: model has shape {target.shape}, state dict has {value.shape}")
-            target[...] = value
+            target[...] = checked[name]
 
     def zero_grad(self) -> None:
+        """Set every gradient to zero (see the module docstring: backward overwrites, never adds)."""
         for _, _, grad in self.parameters():
             grad[...] = 0
 
-    def astype(self, dtype) -> "Layer":
+    def astype(self, dtype) -> Layer:
         """Convert every parameter (and gradient) to `dtype`, in place; returns self.
 
         float64 is for gradient checks; float32 (the default) for training.
         """
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64; got {dtype}")
+        dtype = as_param_dtype(dtype)
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = self.grads[key].astype(dtype)
@@ -149,14 +181,14 @@ class Layer:
         return self
 
     # -- modes ---------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         """Training mode (dropout active); returns self."""
-        self.training = bool(mode)
+        self.training = as_bool(mode, "mode")
         for _, child in self.children():
             child.train(mode)
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
         """Evaluation mode (dropout off); returns self."""
         return self.train(False)
 
@@ -165,6 +197,8 @@ class Layer:
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
 
-    def _need_forward(self, cache) -> None:
+    def _need_forward(self, cache: T | None) -> T:
+        """`cache` (what forward kept for backward), or a clear error if forward never ran."""
         if cache is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
+        return cache

@@ -11,16 +11,47 @@ from .base import Layer, Shape, SummaryRow
 __all__ = ["Sequential", "LayerError"]
 
 
-class LayerError(ValueError):
+class LayerError(Exception):
     """A bad input met a layer inside a model; the message names the layer.
 
-    A ValueError, so code that catches shape errors keeps working.
+    Raised as a subclass of both LayerError and the original exception's
+    type (``LayerError`` and ``ValueError``, or ``LayerError`` and
+    ``TypeError``), with the original as ``__cause__``: code that catches
+    ``ValueError`` or ``TypeError`` keeps working, and a wrong dtype is never
+    turned into a shape error.
     """
 
 
-def _wrap(index: int, name: str, layer: Layer, exc: Exception) -> LayerError:
+_LAYER_ERRORS: dict[type, type] = {}
+
+
+def _layer_error_type(original: type) -> type:
+    """The subclass of `original` and LayerError (made once per exception type)."""
+    if issubclass(original, LayerError):
+        return original
+    if original not in _LAYER_ERRORS:
+        # Named LayerError too, so that tracebacks and type(error).__name__ read the same
+        # whatever the original type was.
+        _LAYER_ERRORS[original] = type("LayerError", (LayerError, original),
+                                       {"__module__": __name__, "__qualname__": "LayerError", "__doc__": LayerError.__doc__})
+    return _LAYER_ERRORS[original]
+
+
+def _wrap(index: int, name: str, layer: Layer, exc: Exception) -> Exception:
     label = f"layer {index}" if name == str(index) else f"layer {index} '{name}'"
-    return LayerError(f"{label} ({layer.describe()}): {exc}")
+    message = f"{label} ({layer.describe()}): {exc}"
+    try:
+        return _layer_error_type(type(exc))(message)
+    except TypeError:  # an exception class whose constructor wants other arguments: keep it, add a note
+        exc.add_note(message)
+        return exc
+
+
+def _layers_below(layer: Layer, path: str) -> Iterator[tuple[str, Layer]]:
+    """`layer` and every layer inside it, with their paths."""
+    yield path, layer
+    for name, child in layer.children():
+        yield from _layers_below(child, f"{path}.{name}")
 
 
 class Sequential(Layer):
@@ -31,6 +62,15 @@ class Sequential(Layer):
     *layers : Layer or (name, Layer)
         Unnamed layers are named by their index, as in torch, so parameter
         names look like ``"0.weight"`` or ``"conv1.weight"``.
+
+    Raises
+    ------
+    ValueError
+        If one layer object appears twice (directly or inside another
+        layer). A layer keeps the input of its last forward pass and
+        overwrites its gradients in backward, so a second use would give
+        the first a wrong gradient; build a second layer instead (and copy
+        the weights into it if they should start equal).
 
     Examples
     --------
@@ -54,6 +94,16 @@ class Sequential(Layer):
             if any(name == other for other, _ in self._layers):
                 raise ValueError(f"two layers are named {name!r}")
             self._layers.append((name, layer))
+        seen: dict[int, str] = {}
+        for name, layer in self._layers:
+            for path, sub in _layers_below(layer, name):
+                if id(sub) in seen:
+                    raise ValueError(
+                        f"layer {path!r} ({sub.describe()}) is the same object as layer {seen[id(sub)]!r}: a layer "
+                        "used twice keeps only its last input and gradient, so backward would be wrong; "
+                        "create a separate layer for each use"
+                    )
+                seen[id(sub)] = path
 
     # -- access ------------------------------------------------------------
     def children(self) -> list[tuple[str, Layer]]:
@@ -79,11 +129,14 @@ class Sequential(Layer):
     # -- computation -------------------------------------------------------
     @staticmethod
     def _step(index: int, name: str, layer: Layer, fn, *args):
-        """``fn(*args)``, with any shape or type error re-raised naming the layer."""
+        """``fn(*args)``; a ValueError or TypeError is re-raised, same type, naming the layer."""
         try:
             return fn(*args)
         except (ValueError, TypeError) as exc:
-            raise _wrap(index, name, layer, exc) from None
+            wrapped = _wrap(index, name, layer, exc)
+            if wrapped is exc:
+                raise
+            raise wrapped from exc
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for i, (name, layer) in enumerate(self._layers):

@@ -7,10 +7,12 @@ the cache for backward, and shape checks that say which layer failed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import functional as F
-from .._validation import as_int, as_pair, check_fits, output_hw
+from .._validation import as_bool, as_int, as_pair, as_param_dtype, check_fits, output_hw
 from .base import Layer, Shape, as_rng, format_shape
 from .init import init_weight
 
@@ -72,6 +74,8 @@ class Conv2d(Layer):
         self.stride = as_pair(stride, "stride", 1)
         self.padding = as_pair(padding, "padding", 0)
         self.groups = as_int(groups, "groups", 1)
+        bias = as_bool(bias, "bias")
+        dtype = as_param_dtype(dtype)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})")
         kh, kw = self.kernel_size
@@ -107,7 +111,7 @@ class Conv2d(Layer):
         self.output_shape(x.shape[1:])  # a clear error if the kernel does not fit
         weight, bias = self.params["weight"], self.params.get("bias")
         self._x = x
-        kwargs = dict(stride=self.stride, padding=self.padding)
+        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
         if self.groups == 1:
             return F.conv2d(x, weight, bias, **kwargs)
         outs = [F.conv2d(x[:, ci], weight[co], None if bias is None else bias[co], **kwargs)
@@ -115,9 +119,8 @@ class Conv2d(Layer):
         return np.concatenate(outs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._x)
-        x, weight = self._x, self.params["weight"]
-        kwargs = dict(stride=self.stride, padding=self.padding)
+        x, weight = self._need_forward(self._x), self.params["weight"]
+        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
         if self.groups == 1:
             dx, dw, db = F.conv2d_backward(dout, x, weight, **kwargs)
         else:
@@ -183,12 +186,15 @@ class AvgPool2d(_Pool2d):
     """Average pooling (LeNet's subsampling, GoogLeNet's head). No parameters.
 
     With ``count_include_pad=True`` (torch's default) padded zeros count in
-    the mean.
+    the mean; with False each window divides by its number of real pixels.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
+
+    def describe(self) -> str:
+        return super().describe() + ("" if self.count_include_pad else ", real pixels only")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_image(x, None, "average pooling")

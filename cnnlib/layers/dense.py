@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_bool, as_int, as_param_dtype
 from .base import Layer, Shape, as_rng, format_shape
 from .init import init_weight
 
@@ -34,6 +34,7 @@ class Linear(Layer):
         super().__init__()
         self.in_features = as_int(in_features, "in_features", 1)
         self.out_features = as_int(out_features, "out_features", 1)
+        bias, dtype = as_bool(bias, "bias"), as_param_dtype(dtype)
         shape = (self.out_features, self.in_features)
         self._add_param("weight", init_weight(shape, self.in_features, self.out_features, init, as_rng(rng), dtype))
         if bias:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_int, as_real
 from .base import Layer, Shape, as_rng
 
 __all__ = ["Dropout", "LocalResponseNorm"]
@@ -28,9 +28,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, rng=None) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"p must be a probability in [0, 1); got {p!r}")
-        self.p = float(p)
+        self.p = as_real(p, "p", minimum=0.0, below=1.0)  # a probability in [0, 1)
         self.rng = as_rng(rng)
         self._mask: np.ndarray | None = None
 
@@ -73,15 +71,17 @@ class LocalResponseNorm(Layer):
     multiplies the *sum* by alpha, so the paper's layer is this one with
     ``alpha = 5 * 1e-4``.
 
-    Works on ``(N, C, ...)`` input; no parameters.
+    Works on ``(N, C, ...)`` input; no parameters. `alpha`, `beta` and `k`
+    must be positive and finite: ``k > 0`` keeps the divisor away from 0, and
+    a negative `alpha` could make it negative (a NaN after the power).
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
         self.size = as_int(size, "size", 1)
-        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
-        if self.k <= 0:
-            raise ValueError(f"k must be positive (it keeps the divisor away from 0); got {k}")
+        self.alpha = as_real(alpha, "alpha", positive=True)
+        self.beta = as_real(beta, "beta", positive=True)
+        self.k = as_real(k, "k", positive=True)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     def describe(self) -> str:
@@ -100,8 +100,7 @@ class LocalResponseNorm(Layer):
         return x * scale ** -self.beta
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._cache)
-        x, scale = self._cache
+        x, scale = self._need_forward(self._cache)
         # x_j appears in the scale of every channel whose window holds j: the
         # transposed window, which starts size-1-size//2 channels earlier.
         inner = dout * x * scale ** (-self.beta - 1)

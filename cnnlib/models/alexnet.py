@@ -19,9 +19,11 @@ features fc6 expects.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_bool, as_int
 from ..layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential, as_rng)
 
 __all__ = ["AlexNet"]
@@ -61,13 +63,13 @@ class AlexNet(Sequential):
 
     def __init__(self, num_classes: int = 1000, two_gpu: bool = False, input_size: int = 227, width: float = 1.0,
                  hidden: int = 4096, dropout: float = 0.5, seed=0, dtype=np.float32) -> None:
-        groups = 2 if two_gpu else 1
+        groups = 2 if as_bool(two_gpu, "two_gpu") else 1
         c1, c2, c3, c4, c5 = (_scaled(c, width, groups) for c in CHANNELS)
         input_size = as_int(input_size, "input_size", 1)
         rng = as_rng(seed)
-        kw = dict(rng=rng, dtype=dtype)
-        g = dict(groups=groups)
-        lrn = dict(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0)  # the paper's constants, see Notes
+        kw: dict[str, Any] = dict(rng=rng, dtype=dtype)
+        g: dict[str, Any] = dict(groups=groups)
+        lrn: dict[str, Any] = dict(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0)  # the paper's constants, see Notes
         features = [
             ("conv1", Conv2d(3, c1, 11, stride=4, **kw)), ("relu1", ReLU()), ("lrn1", LocalResponseNorm(**lrn)),
             ("pool1", MaxPool2d(3, stride=2)),

@@ -17,9 +17,11 @@ up; for these even sizes both give 112 -> 56 -> 28 -> 14 -> 7.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._validation import as_int
+from .._validation import as_bool, as_int
 from ..layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
                       as_rng)
 from ..layers.base import Layer, Shape, SummaryRow
@@ -52,7 +54,7 @@ class AuxClassifier(Sequential):
 
     def __init__(self, in_channels: int, in_size: int, num_classes: int, conv_channels: int = 128, hidden: int = 1024,
                  rng=None, dtype=np.float32) -> None:
-        kw = dict(rng=rng, dtype=dtype)
+        kw: dict[str, Any] = dict(rng=rng, dtype=dtype)
         head = [("pool", AvgPool2d(5, stride=3)), ("conv", Conv2d(in_channels, conv_channels, 1, **kw)),
                 ("relu", ReLU()), ("flatten", Flatten())]
         (features,) = Sequential(*head).output_shape((in_channels, in_size, in_size))
@@ -86,9 +88,9 @@ class GoogLeNet(Sequential):
                  seed=0, dtype=np.float32) -> None:
         rng = as_rng(seed)
         input_size = as_int(input_size, "input_size", 1)
-        kw = dict(rng=rng, dtype=dtype)
+        kw: dict[str, Any] = dict(rng=rng, dtype=dtype)
         s = lambda c: _scaled(c, width)  # noqa: E731
-        lrn = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
+        lrn: dict[str, Any] = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
         layers: list[tuple[str, Layer]] = [
             ("conv1", Conv2d(3, s(64), 7, stride=2, padding=3, **kw)), ("relu1", ReLU()),
             ("pool1", MaxPool2d(3, stride=2, padding=1)), ("lrn1", LocalResponseNorm(**lrn)),
@@ -99,7 +101,8 @@ class GoogLeNet(Sequential):
         channels = s(192)
         for name, row in INCEPTION_TABLE.items():
             sizes = [s(c) for c in row]
-            layers.append((f"inception{name}", Inception(channels, *sizes, **kw)))
+            c1, c3r, c3, c5r, c5, proj = sizes
+            layers.append((f"inception{name}", Inception(channels, c1, c3r, c3, c5r, c5, proj, **kw)))
             channels = sizes[0] + sizes[2] + sizes[4] + sizes[5]
             if name in _POOL_AFTER:
                 layers.append((_POOL_AFTER[name], MaxPool2d(3, stride=2, padding=1)))
@@ -107,10 +110,10 @@ class GoogLeNet(Sequential):
         layers += [("avgpool", AvgPool2d(trunk_shape[1:])), ("flatten", Flatten()), ("dropout", Dropout(0.4, rng=rng)),
                    ("fc", Linear(channels, num_classes, **kw))]
         super().__init__(*layers)
-        self.aux_logits, self.input_size, self.num_classes = bool(aux_logits), input_size, num_classes
+        self.aux_logits, self.input_size, self.num_classes = as_bool(aux_logits, "aux_logits"), input_size, num_classes
         self.aux: list[tuple[str, AuxClassifier]] = []
         if self.aux_logits:
-            shape = (3, input_size, input_size)
+            shape: tuple[int, ...] = (3, input_size, input_size)
             for name, layer in self._layers:
                 shape = layer.output_shape(shape)
                 if name in _AUX_AFTER:

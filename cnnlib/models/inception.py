@@ -15,11 +15,14 @@ expensive 3x3 and 5x5 filters: that is where GoogLeNet saves its parameters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import as_int
 from ..layers import Conv2d, Layer, MaxPool2d, ReLU, Sequential
 from ..layers.base import Shape, SummaryRow, format_shape
+from ..layers.container import _layer_error_type
 
 __all__ = ["Inception"]
 
@@ -42,7 +45,7 @@ class Inception(Layer):
                  init: str = "he", rng=None, dtype=np.float32) -> None:
         super().__init__()
         self.in_channels = as_int(in_channels, "in_channels", 1)
-        kw = dict(init=init, rng=rng, dtype=dtype)
+        kw: dict[str, Any] = dict(init=init, rng=rng, dtype=dtype)
         self.branches = [
             ("branch1", Sequential(("conv", Conv2d(in_channels, c1, 1, **kw)), ("relu", ReLU()))),
             ("branch2", Sequential(("reduce", Conv2d(in_channels, c3_reduce, 1, **kw)), ("relu_reduce", ReLU()),
@@ -80,19 +83,20 @@ class Inception(Layer):
         for name, branch in self.branches:
             try:
                 outs.append(branch.forward(x))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{name}: {exc}") from None
+            except (ValueError, TypeError) as exc:  # same type, cause kept, branch named
+                raise _layer_error_type(type(exc))(f"{name}: {exc}") from exc
         self._splits = [o.shape[1] for o in outs]
         return np.concatenate(outs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._splits)
+        splits = self._need_forward(self._splits)
         # The input fed all four branches, so its gradient is the sum of theirs.
-        parts = np.split(dout, np.cumsum(self._splits)[:-1], axis=1)
-        dx = None
+        parts = np.split(dout, np.cumsum(splits)[:-1], axis=1)
+        dx: np.ndarray | None = None
         for (_, branch), part in zip(self.branches, parts):
             grad = branch.backward(np.ascontiguousarray(part))
             dx = grad if dx is None else dx + grad
+        assert dx is not None  # four branches
         return dx
 
     def summary_rows(self, input_shape: Shape, prefix: str = "", depth: int = 1) -> tuple[list[SummaryRow], Shape]:

@@ -21,6 +21,8 @@ them by 2 pixels on every side (``np.pad(x, [(0, 0), (0, 0), (2, 2), (2, 2)])``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh, as_rng
@@ -58,7 +60,7 @@ class LeNet5(Sequential):
             raise ValueError(f"pooling must be one of {sorted(_POOLS)}; got {pooling!r}")
         act, pool = _ACTIVATIONS[activation], _POOLS[pooling]
         rng = as_rng(seed)
-        kw = dict(init=init, rng=rng, dtype=dtype)
+        kw: dict[str, Any] = dict(init=init, rng=rng, dtype=dtype)
         super().__init__(
             ("c1", Conv2d(1, 6, 5, **kw)), ("act1", act()), ("s2", pool(2)),
             ("c3", Conv2d(6, 16, 5, **kw)), ("act3", act()), ("s4", pool(2)),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import as_real
 from ..layers.base import Layer
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam"]
@@ -29,10 +30,8 @@ class Optimizer:
     def __init__(self, model: Layer, lr: float) -> None:
         if not hasattr(model, "parameters"):
             raise TypeError(f"model must be a cnnlib layer or model (with .parameters()); got {type(model).__name__}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ValueError(f"lr must be a positive number; got {lr!r}")
         self.model = model
-        self.lr = float(lr)
+        self.lr = as_real(lr, "lr", positive=True)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
 
@@ -40,9 +39,6 @@ class Optimizer:
         self.steps += 1
         for name, param, grad in self.model.parameters():
             self._update(name, param, grad.astype(param.dtype, copy=False))
-
-    def zero_grad(self) -> None:
-        self.model.zero_grad()
 
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError
@@ -66,9 +62,7 @@ class Momentum(Optimizer):
 
     def __init__(self, model: Layer, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(model, lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = as_real(momentum, "momentum", minimum=0.0, below=1.0)
 
     def _update(self, name, param, grad) -> None:
         state = self.state.get(name)
@@ -90,11 +84,11 @@ class Adam(Optimizer):
 
     def __init__(self, model: Layer, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(model, lr)
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be in [0, 1); got {betas}")
-        self.betas = (float(b1), float(b2))
-        self.eps = float(eps)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+        self.betas = (as_real(betas[0], "betas[0]", minimum=0.0, below=1.0),
+                      as_real(betas[1], "betas[1]", minimum=0.0, below=1.0))
+        self.eps = as_real(eps, "eps", positive=True)
 
     def _update(self, name, param, grad) -> None:
         b1, b2 = self.betas

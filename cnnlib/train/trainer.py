@@ -13,7 +13,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from .._validation import as_int
+from .._validation import as_bool, as_int
 from ..layers.base import Layer, as_rng
 from ..layers.loss import SoftmaxCrossEntropy, labels_as_indices
 from .optimizers import Optimizer
@@ -89,7 +89,7 @@ class Trainer:
         self.batch_size = as_int(batch_size, "batch_size", 1)
         self.eval_batch_size = as_int(eval_batch_size, "eval_batch_size", 1)
         self.rng = as_rng(seed)
-        self.progress = bool(progress)
+        self.progress = as_bool(progress, "progress")
         if progress_interval is not None and not progress_interval > 0:
             raise ValueError(f"progress_interval must be a positive number of seconds; got {progress_interval!r}")
         self.progress_interval = progress_interval
