@@ -38,6 +38,12 @@ from .base import Layer, Shape, format_shape
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
+def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum(a * b)`` per channel (axis 1), without the temporary product."""
+    n, c = a.shape[:2]
+    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+
+
 class _BatchNorm(Layer):
     """Shared code: the subclasses only say which input ranks they take."""
 
@@ -104,18 +110,20 @@ class _BatchNorm(Layer):
                 raise ValueError(f"{type(self).__name__} in training mode needs more than 1 value per channel; "
                                  f"got input of shape {x.shape} (use a bigger batch, or eval() mode)")
             mean = x.mean(axis=axes)
-            centred = x - self._per_channel(mean, x.ndim)
-            var = np.mean(centred * centred, axis=axes)
+            xhat = x - self._per_channel(mean, x.ndim)
+            var = _channel_dot(xhat, xhat) / m  # two-pass variance: no cancellation as in E[x^2] - mu^2
             self._update_running(mean, var, m)
         else:
             mean, var = self.running_mean.astype(dtype), self.running_var.astype(dtype)
-            centred = x - self._per_channel(mean, x.ndim)
+            xhat = x - self._per_channel(mean, x.ndim)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype)
-        xhat = centred * self._per_channel(inv_std, x.ndim)
+        xhat *= self._per_channel(inv_std, x.ndim)  # in place: one array for centring and scaling
         self._cache = (xhat, inv_std, axes, m, self.training)
         if not self.affine:
-            return xhat
-        return xhat * self._per_channel(self.params["weight"], x.ndim) + self._per_channel(self.params["bias"], x.ndim)
+            return xhat.copy()
+        y = xhat * self._per_channel(self.params["weight"].astype(dtype, copy=False), x.ndim)
+        y += self._per_channel(self.params["bias"].astype(dtype, copy=False), x.ndim)
+        return y
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
         self.buffers["num_batches_tracked"] += 1
@@ -132,20 +140,23 @@ class _BatchNorm(Layer):
         if dout.shape != xhat.shape:
             raise ValueError(f"dout has shape {dout.shape}; the forward output had shape {xhat.shape}")
         dout = dout.astype(xhat.dtype, copy=False)
+        nd = dout.ndim
+        dbias = dout.sum(axis=axes)
+        dweight = _channel_dot(dout, xhat)
+        gamma = self.params["weight"].astype(xhat.dtype, copy=False) if self.affine else np.ones_like(inv_std)
         if self.affine:
-            weight = self.params["weight"]
-            self.grads["weight"] = np.sum(dout * xhat, axis=axes).astype(weight.dtype, copy=False)
-            self.grads["bias"] = np.sum(dout, axis=axes).astype(weight.dtype, copy=False)
-            dxhat = dout * self._per_channel(weight, dout.ndim)
-        else:
-            dxhat = dout
-        scale = self._per_channel(inv_std, dout.ndim)
+            self.grads["weight"] = dweight.astype(self.params["weight"].dtype, copy=False)
+            self.grads["bias"] = dbias.astype(self.params["weight"].dtype, copy=False)
         if not training:
             # Fixed statistics: the layer is affine in x.
-            return dxhat * scale
-        sum_d = self._per_channel(np.sum(dxhat, axis=axes), dout.ndim)
-        sum_dx = self._per_channel(np.sum(dxhat * xhat, axis=axes), dout.ndim)
-        return (scale / m) * (m * dxhat - sum_d - xhat * sum_dx)
+            return dout * self._per_channel(gamma * inv_std, nd)
+        # dxhat = gamma dout, so sum(dxhat) = gamma dbias and sum(dxhat xhat) = gamma dweight:
+        # dx = gamma / (m sigma) (m dout - dbias - xhat dweight), with the sums we already have.
+        dx = xhat * self._per_channel(-dweight, nd)
+        dx += dout * dout.dtype.type(m)
+        dx -= self._per_channel(dbias, nd)
+        dx *= self._per_channel(gamma * inv_std / m, nd)
+        return dx
 
 
 class BatchNorm1d(_BatchNorm):
