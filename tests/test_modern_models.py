@@ -248,3 +248,18 @@ def test_models_check_their_input_size():
         VGG11(width=1 / 16, hidden=4, input_size=16)
     with pytest.raises(ValueError, match="input_size must be >= 1"):
         MobileNetV1(width=0.25, input_size=0)
+
+
+def test_summary_macs_reach_side_branches_and_single_layers():
+    """GoogLeNet's aux heads (rows after the trunk layer they tap) and a bare layer get their MACs too."""
+    from cnnlib.layers import Conv2d
+    from cnnlib.models import GoogLeNet
+
+    table = summary(GoogLeNet(num_classes=10, aux_logits=True, width=0.25), (3, 224, 224), show=False)
+    macs = dict(zip([r[0] for r in table.rows], table.macs))
+    # aux1 taps inception4a (128 channels at width 0.25, 14x14): avg pool 5x5/3 -> 4x4,
+    # 1x1 conv to 32 channels, fc 512 -> 256, classifier 256 -> 10
+    assert macs["aux1"] == 128 * 32 * 4 * 4 + 512 * 256 + 256 * 10
+    assert sum(table.macs) == table.total_macs
+    single = summary(Conv2d(3, 8, 3, stride=2, groups=1), (3, 9, 9), show=False)
+    assert single.macs == [8 * 3 * 9 * 4 * 4] and single.total_macs == 8 * 27 * 16
