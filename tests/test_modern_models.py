@@ -165,13 +165,15 @@ def test_full_size_parameters_and_macs_match_the_torch_twin(name):
 
 def test_summary_mac_rows_of_mobilenet_follow_the_cost_formula():
     """Depthwise 3x3 then pointwise: C K^2 O^2 + C F O^2 MACs per block, rows at depth 2."""
-    table = summary(MobileNetV1(num_classes=10, width=0.25), (3, 32, 32), depth=2, show=False)
+    table = summary(MobileNetV1(num_classes=10, width=0.25), (3, 32, 32), depth=2, show=False, macs=True)
     macs = dict(zip([r[0] for r in table.rows], table.macs))
     # block2: 16 -> 32 channels, stride 2, 16x16 -> 8x8
     assert macs["block2.dw"] == 16 * 9 * 8 * 8
     assert macs["block2.pw"] == 16 * 32 * 8 * 8
     assert macs["block2.dw_bn"] == macs["block2.dw_relu"] == 0
     assert "MACs" in table.table().splitlines()[2] and "Total MACs: 834,688 per sample" in table.table()
+    plain = summary(MobileNetV1(num_classes=10, width=0.25), (3, 32, 32), show=False)
+    assert "MACs" not in plain.table() and plain.total_macs == table.total_macs  # the column is opt-in
     with torch.device("meta"):
         _, flops = torch_count(torch_mobilenet(num_classes=10, width=0.25), 32)
     assert 2 * table.total_macs == flops

@@ -41,6 +41,8 @@ class Summary:
         Multiply-accumulates per sample of each row (empty: not counted).
     total_macs : int
         Their sum, the MACs of one forward pass of one sample.
+    show_macs : bool
+        Whether :meth:`table` prints the MAC column and total.
     """
 
     model_name: str
@@ -49,6 +51,7 @@ class Summary:
     total_params: int
     macs: list[int] = field(default_factory=list)
     total_macs: int = 0
+    show_macs: bool = False
 
     @property
     def output_shape(self) -> Shape:
@@ -56,7 +59,7 @@ class Summary:
 
     def table(self) -> str:
         """The table as text (what :func:`summary` prints)."""
-        with_macs = len(self.macs) == len(self.rows) and bool(self.rows)
+        with_macs = self.show_macs and len(self.macs) == len(self.rows) and bool(self.rows)
         header = ("Layer", "Type", "Output shape", "Params") + (("MACs",) if with_macs else ())
         body = [(name, desc, format_shape(shape), f"{params:,}") for name, desc, shape, params in self.rows]
         if with_macs:
@@ -141,7 +144,7 @@ def _rows_and_macs(model: Layer, input_shape: Shape, depth: int) -> tuple[list[S
     return rows, macs, total
 
 
-def summary(model: Layer, input_shape, depth: int = 1, show: bool = True) -> Summary:
+def summary(model: Layer, input_shape, depth: int = 1, show: bool = True, macs: bool = False) -> Summary:
     """Print (and return) each layer's output shape, parameters and MACs, and the totals.
 
     Parameters
@@ -156,6 +159,10 @@ def summary(model: Layer, input_shape, depth: int = 1, show: bool = True) -> Sum
         an Inception module as one row; 2: also the branches inside).
     show : bool
         Print the table.
+    macs : bool
+        Add the MAC column and total to the table. (They are always in the
+        returned Summary; the column is opt-in so that tables printed
+        before it existed keep their width.)
 
     Returns
     -------
@@ -166,12 +173,12 @@ def summary(model: Layer, input_shape, depth: int = 1, show: bool = True) -> Sum
         raise TypeError(f"model must be a cnnlib Layer; got {type(model).__name__}")
     input_shape = tuple(as_int(s, "input_shape", 1) for s in input_shape)
     depth = as_int(depth, "depth", 0)
-    rows, macs, total_macs = _rows_and_macs(model, input_shape, depth)
+    rows, row_macs, total_macs = _rows_and_macs(model, input_shape, depth)
     total = model.num_params()
     listed = sum(r[3] for r in rows)
     if listed != total:
         raise AssertionError(f"summary rows hold {listed:,} parameters but the model has {total:,}")
-    result = Summary(model.describe(), input_shape, rows, total, macs, sum(macs))
+    result = Summary(model.describe(), input_shape, rows, total, row_macs, sum(row_macs), bool(macs))
     if result.total_macs != total_macs:
         raise AssertionError(f"summary rows hold {result.total_macs:,} MACs but the model's layers do {total_macs:,}")
     if show:
