@@ -14,10 +14,11 @@ from .container import LayerError, Sequential
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .conv_transpose import ConvTranspose2d
 from .dense import Flatten, Linear
+from .global_pool import GlobalAvgPool2d
 from .init import he_normal, xavier_uniform
 from .loss import SoftmaxCrossEntropy, log_softmax, softmax
 from .regularization import Dropout, LocalResponseNorm
-from .residual import GlobalAvgPool2d, Residual
+from .residual import Residual
 
 __all__ = [
     "Layer", "Sequential", "LayerError", "as_rng",

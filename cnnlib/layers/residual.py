@@ -1,4 +1,4 @@
-"""Residual connections (He et al., 2016) and global average pooling.
+"""Residual connections (He et al., 2016).
 
 ``Residual(body, shortcut)`` computes ``body(x) + shortcut(x)``, the
 shortcut being the identity when None. Backward is the sum rule: the input
@@ -16,7 +16,7 @@ import numpy as np
 
 from .base import Layer, Shape, SummaryRow, format_shape
 
-__all__ = ["Residual", "GlobalAvgPool2d", "check_distinct_layers"]
+__all__ = ["Residual", "check_distinct_layers"]
 
 
 def _walk(layer: Layer, path: str):
@@ -104,34 +104,3 @@ class Residual(Layer):
         for name, child in self.children():
             rows += child.summary_rows(input_shape, f"{prefix}.{name}" if prefix else name, depth - 1)[0]
         return rows, out
-
-
-class GlobalAvgPool2d(Layer):
-    """Mean of each channel over the whole map: ``(N, C, H, W) -> (N, C)``.
-
-    Network-in-network's replacement for dense layers: no parameters, and
-    any input size gives C features. Same as torch's ``AdaptiveAvgPool2d(1)``
-    followed by ``flatten(1)``.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._hw: tuple[int, int] | None = None
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 3:
-            raise ValueError(f"expected a sample shape (C, H, W); got {format_shape(input_shape)}")
-        return (int(input_shape[0]),)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        if not isinstance(x, np.ndarray) or x.ndim != 4:
-            raise ValueError(f"expected 4-D input (N, C, H, W); got {getattr(x, 'shape', type(x).__name__)}")
-        self._hw = x.shape[2:]
-        return x.mean(axis=(2, 3))
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._hw)
-        h, w = self._hw
-        # Each of the H*W inputs of a channel moved its mean by 1/(H*W).
-        grad = dout[:, :, None, None] / dout.dtype.type(h * w)
-        return np.ascontiguousarray(np.broadcast_to(grad, (*dout.shape, h, w)))
