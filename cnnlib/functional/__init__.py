@@ -15,8 +15,10 @@ another byte order are accepted and results are in native order.
 
 from .conv import conv1d, conv2d, conv2d_backward, conv3d, convolve2d, correlate2d
 from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from .transpose import conv_transpose2d, conv_transpose2d_backward
 
 __all__ = [
     "conv1d", "conv2d", "conv2d_backward", "conv3d", "convolve2d", "correlate2d",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "conv_transpose2d", "conv_transpose2d_backward",
 ]

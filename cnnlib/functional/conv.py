@@ -7,6 +7,7 @@ import numpy as np
 from .. import _backend
 from .._geometry import effective_length, output_length
 from .._validation import as_float_array, as_int, as_pair, common_dtype, conv_geometry, output_hw, result_dtype
+from .grouped import check_groups, grouped_conv2d, grouped_conv2d_backward
 
 __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv3d", "correlate2d", "convolve2d"]
 
@@ -17,11 +18,11 @@ def _check_weight(weight: np.ndarray, axes: str) -> None:
         raise ValueError(f"weight has shape {weight.shape}: every dimension ({axes}) must be at least 1")
 
 
-def _check_conv_inputs(x, weight, bias, stride, padding, dilation):
+def _check_conv_inputs(x, weight, bias, stride, padding, dilation, groups=1):
     x = as_float_array(x, "x", 4, "(N, C, H, W)")
     weight = as_float_array(weight, "weight", 4, "(out_channels, in_channels, KH, KW)")
     _check_weight(weight, "filters, channels, KH, KW")
-    if weight.shape[1] != x.shape[1]:
+    if check_groups(groups, x.shape[1], weight.shape) == 1 and weight.shape[1] != x.shape[1]:
         raise ValueError(
             f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but weight expects "
             f"{weight.shape[1]} (shape {weight.shape}); the kernel needs as many channels as the input"
@@ -42,7 +43,7 @@ def _check_conv_inputs(x, weight, bias, stride, padding, dilation):
     return x, weight, bias, stride, padding, dilation, extra
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: str | None = None) -> np.ndarray:
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend: str | None = None) -> np.ndarray:
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
     ``y[n, f, i, j] = b[f] + sum_{c, p, q} w[f, c, p, q] * xpad[n, c, i*S + p*D, j*S + q*D]``
@@ -50,11 +51,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: st
     Parameters
     ----------
     x : (N, C, H, W) array
-    weight : (F, C, KH, KW) array
+    weight : (F, C / groups, KH, KW) array
     bias : (F,) array, optional
     stride, dilation : int or (h, w)
     padding : int, (h, w), "valid" or "same"
         Zeros added on each side; "same" needs stride 1 and keeps H and W.
+    groups : int
+        C and F are split into `groups` independent convolutions
+        (see :mod:`cnnlib.functional.grouped`); ``groups = C`` is depthwise.
     backend : {"numba", "im2col", "naive"}, optional
         Default: :func:`cnnlib.get_backend`.
 
@@ -66,36 +70,43 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, backend: st
         :func:`cnnlib._validation.result_dtype`); native byte order.
     """
     out = result_dtype(x, weight, bias)
-    x, weight, bias, stride, padding, dilation, _ = _check_conv_inputs(x, weight, bias, stride, padding, dilation)
-    return _backend.resolve(backend).conv2d(x, weight, bias, stride, padding, dilation).astype(out, copy=False)
+    x, weight, bias, stride, padding, dilation, _ = _check_conv_inputs(x, weight, bias, stride, padding, dilation, groups)
+    impl = _backend.resolve(backend)
+    if groups != 1:
+        return grouped_conv2d(impl, x, weight, bias, stride, padding, dilation, groups).astype(out, copy=False)
+    return impl.conv2d(x, weight, bias, stride, padding, dilation).astype(out, copy=False)
 
 
-def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, *, backend: str | None = None):
+def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend: str | None = None):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
     ----------
     dout : (N, F, OH, OW) array
         Upstream gradient dL/dy.
-    x, weight, stride, padding, dilation
+    x, weight, stride, padding, dilation, groups
         As given to :func:`conv2d`.
 
     Returns
     -------
     dx : (N, C, H, W) array
-    dweight : (F, C, KH, KW) array
+    dweight : (F, C / groups, KH, KW) array
     dbias : (F,) array
         The sum of dout over the batch and both spatial axes.
     """
     out = result_dtype(x, weight)  # dout is cast to it, as in the forward pass
     h, w = np.shape(x)[2:4] if np.ndim(x) == 4 else (0, 0)
-    x, weight, _, stride, padding, dilation, extra = _check_conv_inputs(x, weight, None, stride, padding, dilation)
+    x, weight, _, stride, padding, dilation, extra = _check_conv_inputs(x, weight, None, stride, padding, dilation, groups)
     expected = (x.shape[0], weight.shape[0], *output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation))
     dout = as_float_array(dout, "dout", 4, "(N, F, OH, OW)")
     if dout.shape != expected:
         raise ValueError(f"dout has shape {dout.shape}, but conv2d of x {tuple(np.shape(x))} with weight {weight.shape} gives {expected}")
     dout = dout.astype(x.dtype, copy=False)
-    dx, dw, db = _backend.resolve(backend).conv2d_backward(dout, x, weight, stride, padding, dilation)
+    impl = _backend.resolve(backend)
+    if groups != 1:
+        dx, dw, db = grouped_conv2d_backward(impl, dout, x, weight, stride, padding, dilation, groups)
+    else:
+        dx, dw, db = impl.conv2d_backward(dout, x, weight, stride, padding, dilation)
     if extra != (0, 0):
         dx = np.ascontiguousarray(dx[:, :, :h, :w])
     return dx.astype(out, copy=False), dw.astype(out, copy=False), db.astype(out, copy=False)

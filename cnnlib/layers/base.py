@@ -87,6 +87,9 @@ class Layer:
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        # State that is saved and loaded but not learned (BatchNorm's
+        # running statistics), as torch's buffers.
+        self.buffers: dict[str, np.ndarray] = {}
         self.training = True
 
     # -- the computation -------------------------------------------------
@@ -135,13 +138,22 @@ class Layer:
         for name, child in self.children():
             yield from child.parameters(prefix + name + ".")
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Yield ``(qualified_name, array)`` for every buffer, named like :meth:`parameters`."""
+        for key, value in getattr(self, "buffers", {}).items():
+            yield prefix + key, value
+        for name, child in self.children():
+            yield from child.named_buffers(prefix + name + ".")
+
     def num_params(self) -> int:
         """Number of learnable scalars in this layer and its children."""
         return sum(int(p.size) for _, p, _ in self.parameters())
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Every parameter by qualified name (the arrays themselves, not copies)."""
-        return {name: value for name, value, _ in self.parameters()}
+        """Every parameter and buffer by qualified name (the arrays themselves, not copies)."""
+        state = {name: value for name, value, _ in self.parameters()}
+        state.update(self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy arrays into the parameters, in place, all or nothing.
@@ -176,6 +188,9 @@ class Layer:
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = self.grads[key].astype(dtype)
+        for key, value in getattr(self, "buffers", {}).items():
+            if value.dtype.kind == "f":  # counters stay integers
+                self.buffers[key] = value.astype(dtype)
         for _, child in self.children():
             child.astype(dtype)
         return self

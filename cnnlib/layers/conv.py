@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validation import as_bool, as_int, as_pair, as_param_dtype, check_fits, output_hw
+from .._validation import as_bool, as_int, as_pair, as_param_dtype, check_fits, conv_geometry, output_hw
 from .base import Layer, Shape, as_rng, format_shape
 from .init import init_weight
 
@@ -48,8 +48,10 @@ class Conv2d(Layer):
     Parameters
     ----------
     in_channels, out_channels : int
-    kernel_size, stride, padding : int or (h, w)
-        As in ``torch.nn.Conv2d``; padding is zeros on each side.
+    kernel_size, stride, dilation : int or (h, w)
+        As in ``torch.nn.Conv2d``.
+    padding : int, (h, w), "valid" or "same"
+        Zeros on each side; "same" (stride 1) keeps H and W, as in torch.
     groups : int
         Split the channels into `groups` independent convolutions (AlexNet's
         two GPUs are ``groups=2``): each filter sees ``in_channels / groups``
@@ -66,13 +68,18 @@ class Conv2d(Layer):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, groups: int = 1,
-                 bias: bool = True, init: str = "he", rng=None, dtype=np.float32) -> None:
+                 bias: bool = True, init: str = "he", rng=None, dtype=np.float32, dilation=1) -> None:
         super().__init__()
         self.in_channels = as_int(in_channels, "in_channels", 1)
         self.out_channels = as_int(out_channels, "out_channels", 1)
         self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
         self.stride = as_pair(stride, "stride", 1)
-        self.padding = as_pair(padding, "padding", 0)
+        self.dilation = as_pair(dilation, "dilation", 1)
+        self.padding = padding if isinstance(padding, str) else as_pair(padding, "padding", 0)
+        if isinstance(padding, str):
+            # Same rules as the functional API (a name it knows, "same" only at stride 1), checked now.
+            eff = [self.dilation[i] * (self.kernel_size[i] - 1) + 1 for i in range(2)]
+            conv_geometry(eff, self.kernel_size, self.stride, padding, self.dilation)
         self.groups = as_int(groups, "groups", 1)
         bias = as_bool(bias, "bias")
         dtype = as_param_dtype(dtype)
@@ -91,44 +98,36 @@ class Conv2d(Layer):
         text = f"Conv2d {self.in_channels}->{self.out_channels}, {self.kernel_size[0]}x{self.kernel_size[1]}"
         if self.stride != (1, 1):
             text += f", stride {_pair_text(self.stride)}"
-        if self.padding != (0, 0):
+        if isinstance(self.padding, str):
+            text += f", pad {self.padding}"
+        elif self.padding != (0, 0):
             text += f", pad {_pair_text(self.padding)}"
+        if self.dilation != (1, 1):
+            text += f", dilation {_pair_text(self.dilation)}"
         if self.groups != 1:
             text += f", groups {self.groups}"
         return text
 
     def output_shape(self, input_shape: Shape) -> Shape:
         _, h, w = _check_sample_shape(input_shape, self.in_channels)
-        check_fits((h, w), self.kernel_size, self.padding, (1, 1))
-        return (self.out_channels, *output_hw((h, w), self.kernel_size, self.stride, self.padding))
-
-    def _group_slices(self):
-        ci, co = self.in_channels // self.groups, self.out_channels // self.groups
-        return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(self.groups)]
+        stride, padding, dilation, extra = conv_geometry((h, w), self.kernel_size, self.stride, self.padding,
+                                                         self.dilation)
+        return (self.out_channels, *output_hw((h + extra[0], w + extra[1]), self.kernel_size, stride, padding,
+                                              dilation))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_image(x, self.in_channels, "a convolution")
         self.output_shape(x.shape[1:])  # a clear error if the kernel does not fit
         weight, bias = self.params["weight"], self.params.get("bias")
         self._x = x
-        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
-        if self.groups == 1:
-            return F.conv2d(x, weight, bias, **kwargs)
-        outs = [F.conv2d(x[:, ci], weight[co], None if bias is None else bias[co], **kwargs)
-                for ci, co in self._group_slices()]
-        return np.concatenate(outs, axis=1)
+        return F.conv2d(x, weight, bias, **self._kwargs())
+
+    def _kwargs(self) -> dict[str, Any]:
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x, weight = self._need_forward(self._x), self.params["weight"]
-        kwargs: dict[str, Any] = dict(stride=self.stride, padding=self.padding)
-        if self.groups == 1:
-            dx, dw, db = F.conv2d_backward(dout, x, weight, **kwargs)
-        else:
-            dx = np.empty(x.shape, dtype=np.result_type(x, weight, dout))
-            dw = np.empty_like(weight)
-            db = np.empty(self.out_channels, dtype=dw.dtype)
-            for ci, co in self._group_slices():
-                dx[:, ci], dw[co], db[co] = F.conv2d_backward(np.ascontiguousarray(dout[:, co]), x[:, ci], weight[co], **kwargs)
+        dx, dw, db = F.conv2d_backward(dout, x, weight, **self._kwargs())
         self.grads["weight"] = dw.astype(weight.dtype, copy=False)
         if "bias" in self.params:
             self.grads["bias"] = db.astype(weight.dtype, copy=False)
