@@ -37,7 +37,9 @@ Why the loops look the way they do (each point was measured):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 
 # Elements of the wide output vector processed per tile: 4 accumulators of
 # 1024 float32 (16 KiB) plus the four input streams fit in a 32-48 KiB L1.

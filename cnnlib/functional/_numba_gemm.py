@@ -13,7 +13,9 @@ of threads.
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
+
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 
 
 @njit(fastmath=True, cache=True)

@@ -20,10 +20,9 @@ comparison ``v > best``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-# numba's cache does not see edits to another file: after changing
-# split_phases, delete this module's cache (see numba_backend).
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 from ._numba_layout import split_phases
 
 

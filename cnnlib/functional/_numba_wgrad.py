@@ -12,10 +12,9 @@ lanes, with fastmath), the sum over tiles and images in float64.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-# numba's cache does not see edits to another file: after changing these,
-# delete this module's cache (see numba_backend).
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 from ._numba_conv import BLOCK, TILE, blocks_of_four
 
 
