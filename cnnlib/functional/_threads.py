@@ -9,9 +9,9 @@ tuning variable set. Two thread pools then fight over the cores:
 * after a NumPy matrix product, OpenBLAS's threads spin too (for about
   0.1 s), so every Linear layer slowed the convolution that followed it.
 
-What cnnlib does about it (:func:`configure_numba` runs when the numba
-backend is imported; :func:`blas_threads` wraps the Linear layers' matrix
-products):
+What cnnlib does about it (:func:`configure_numba` runs when this module
+is imported, i.e. with the numba backend or ``cnnlib.layers``, before any
+kernel; :func:`blas_threads` wraps the Linear layers' matrix products):
 
 1. numba's OpenMP runtime is started with ``OMP_WAIT_POLICY=passive``: the
    variable is put in the environment only for the moment numba loads its
@@ -144,3 +144,5 @@ def thread_policy() -> dict[str, object]:
 
 if not _opted_out():
     _linear_blas_threads = 1
+# Now, before any kernel (or a learner's own parallel numba code) starts numba's threads.
+configure_numba()

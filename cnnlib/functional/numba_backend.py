@@ -46,8 +46,8 @@ first.
 
 What cnnlib sets for speed, and how to opt out
 ----------------------------------------------
-No environment variable is needed: importing this module starts numba's
-thread pool with a passive OpenMP wait policy (idle threads sleep instead
+No environment variable is needed: importing this module (or
+``cnnlib.layers``) starts numba's thread pool with a passive OpenMP wait policy (idle threads sleep instead
 of spinning; the variable is set only while numba loads its OpenMP runtime
 and removed again), and the Linear layers' matrix products run with one
 BLAS thread, so no OpenBLAS thread is left spinning after them (see
@@ -78,7 +78,8 @@ __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
            "set_linear_blas_threads", "thread_policy"]
 
-# Before any kernel runs: numba's threads must start with the passive wait policy.
+# Before any kernel runs: numba's threads must start with the passive wait policy
+# (importing _threads does it; called again here to say so, it returns at once).
 _threads.configure_numba()
 
 _local = threading.local()
