@@ -1,5 +1,8 @@
 """numba kernels for convolution: the forward pass and the input gradient.
 
+These are the tuned kernels; read chapter 5's direct-convolution kernel
+first, a plain ``numba.njit`` loop over the same formula.
+
 Both work on the stride-phase planes of :mod:`._numba_layout`, where every
 kernel tap reads a contiguous run starting at a fixed offset:
 

@@ -1,5 +1,8 @@
 """numba kernels for max pooling, im2col and col2im.
 
+Tuned kernels, in the style of the convolution kernels; chapter 5's
+direct-convolution kernel is the plain ``numba.njit`` starting point.
+
 Max pooling splits each plane into the stride-phase planes of
 :mod:`._numba_layout` (padding filled with -inf) in a small scratch buffer,
 where every window position is a contiguous run at a fixed offset, so the

@@ -1,5 +1,8 @@
 """numba kernel for the weight and bias gradients of convolution.
 
+A tuned kernel; chapter 5's direct-convolution kernel shows the plain loops
+it speeds up.
+
 ``dweight[f, t] = sum_n sum_k dout[n, f, k] * src[n, offset[t] + k]``: one
 dot product per tap between the upstream gradient (laid out with the pitch
 of the stride-phase planes, zeros in the spare columns) and the shifted
