@@ -90,12 +90,16 @@ def configure_numba() -> dict[str, object]:
             os.environ["OMP_WAIT_POLICY"] = "passive"
             try:
                 numba.get_num_threads()  # starts the threading layer: its OpenMP runtime reads the variable now
+                wait = "passive"
+            except ValueError:  # no threading layer could be loaded (reported below)
+                wait = "not applied (no numba threading layer)"
             finally:
                 del os.environ["OMP_WAIT_POLICY"]
-            wait = "passive"
-        numba.get_num_threads()
-        _numba_report = {"numba_wait_policy": wait, "numba_threading_layer": numba.threading_layer(),
-                         "numba_threads": numba.get_num_threads()}
+        try:
+            _numba_report = {"numba_wait_policy": wait, "numba_threads": numba.get_num_threads(),
+                             "numba_threading_layer": numba.threading_layer()}
+        except ValueError as error:  # no threading layer loads: parallel kernels will say so when called
+            _numba_report = {"numba_wait_policy": wait, "numba_threading_layer": None, "error": str(error)}
         return _numba_report
 
 
