@@ -23,9 +23,11 @@ comparison is of an epoch as each library runs it. The first epoch of each
 contender (numba compilation or cache loading included) is reported
 separately.
 
-Process settings and threads as in ``benchmarks/run.py`` (2 torch threads,
-2 numba threads; OpenBLAS and glibc settings fixed by re-executing), plus
-``OMP_WAIT_POLICY=passive`` as in CI.
+Threads: 2 torch threads, 2 numba threads. By default the process
+environment is plain, as a learner's (cnnlib applies its own thread policy,
+see ``cnnlib/functional/_threads.py``); ``--tuned`` re-executes with
+``run.py``'s tuning variables (``OMP_WAIT_POLICY=passive`` for torch too,
+``OPENBLAS_THREAD_TIMEOUT``, the glibc malloc settings).
 """
 
 from __future__ import annotations
@@ -46,20 +48,17 @@ def _parse(argv):
     parser.add_argument("--rounds", type=int, default=None, help="timed epochs per contender")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "epoch.json", help="where to write the results")
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads (default 2)")
-    parser.add_argument("--no-env", action="store_true", help="keep the process environment as it is")
+    parser.add_argument("--tuned", action="store_true", help="re-execute with run.py's tuning variables set")
     return parser.parse_args(argv)
 
 
 def _ensure_environment(args) -> None:
-    """Re-execute with run.py's environment settings: glibc and OpenBLAS read them only at start-up."""
+    """With --tuned, re-execute with run.py's tuning variables: glibc and OpenBLAS read them only at start-up."""
     sys.path.insert(0, str(HERE))
     from run import ENV_DEFAULTS
 
-    # As in CI (.ci/setup-env): idle OpenMP threads of numba must not spin
-    # while torch (or NumPy's BLAS) runs next; spinning tripled epoch times here.
-    wanted = {**ENV_DEFAULTS, "OMP_WAIT_POLICY": "passive"}
-    missing = {k: v for k, v in wanted.items() if k not in os.environ}
-    if args.no_env or not missing:
+    missing = {k: v for k, v in ENV_DEFAULTS.items() if k not in os.environ}
+    if not args.tuned or not missing:
         return
     os.environ.update(missing)
     os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
@@ -130,6 +129,7 @@ def main(argv=None) -> int:
     _ensure_environment(args)
     sys.path.insert(0, str(HERE))
 
+    import cnnlib.functional.numba_backend  # first, as in a learner's process: it starts numba's threads
     import numba
     import torch
 
@@ -154,7 +154,10 @@ def main(argv=None) -> int:
         lines.append(f"{name:14s} {t.median_ms / 1e3:>11.2f} s {t.min_ms / 1e3:>7.2f} s {t.first_ms / 1e3:>10.2f} s "
                      f"{t.median_ms / torch_ms:>8.2f}")
     load = report["machine_before"]["loadavg_1_5_15"], report["machine_after"]["loadavg_1_5_15"]
-    lines.append(f"(load average before {load[0]}, after {load[1]}; threads: torch {args.threads}, numba {args.threads})")
+    env = "tuned" if args.tuned else "plain"
+    report["env"] = env
+    lines.append(f"({env} environment; load average before {load[0]}, after {load[1]}; "
+                 f"threads: torch {args.threads}, numba {args.threads})")
     print("\n".join(lines))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

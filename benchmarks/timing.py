@@ -16,14 +16,19 @@ import gc
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 # Settings that change timings on this machine; reported with every result.
 ENV_VARS = ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-            "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
-            "NUMBA_CACHE_DIR")
+            "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS",
+            "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES",
+            "CNNLIB_THREAD_POLICY")
+# The x86 vector extensions that decide which code numba and the BLAS libraries run.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni",
+                "avx512_bf16", "avx512_fp16", "amx_tile")
 
 
 @dataclass
@@ -98,7 +103,9 @@ def machine_report() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),
+        "cpu_vector_extensions": _vector_extensions(),
         "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "numpy": np.__version__,
         "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "env": {k: os.environ.get(k) for k in ENV_VARS},
@@ -109,7 +116,18 @@ def machine_report() -> dict:
         report["numba"] = numba.__version__
         report["numba_threads"] = numba.get_num_threads()
         report["numba_threading_layer"] = _numba_layer()
+        # the CPU numba compiles for: the host's, unless NUMBA_CPU_NAME says otherwise (e.g. haswell = AVX2)
+        report["numba_target_cpu"] = numba.config.CPU_NAME or _host_cpu_name()
     except ImportError:  # pragma: no cover - numba is a dependency of cnnlib
+        pass
+    if "cnnlib.functional.numba_backend" in sys.modules:
+        report["cnnlib_thread_policy"] = sys.modules["cnnlib.functional.numba_backend"].thread_policy()
+    try:
+        from threadpoolctl import threadpool_info
+
+        report["threadpools"] = [{k: lib.get(k) for k in ("user_api", "internal_api", "num_threads", "version",
+                                                          "architecture", "prefix")} for lib in threadpool_info()]
+    except ImportError:
         pass
     try:
         import torch
@@ -133,6 +151,28 @@ def _numba_layer() -> str | None:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return None
+
+
+def _host_cpu_name() -> str | None:
+    try:
+        import llvmlite.binding as ll
+
+        return ll.get_host_cpu_name()
+    except Exception:  # llvmlite's API is numba's business
+        return None
+
+
+def _vector_extensions() -> list[str]:
+    """The flags of VECTOR_FLAGS that /proc/cpuinfo lists for the first CPU."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [f for f in VECTOR_FLAGS if f in flags]
+    except OSError:
+        pass
+    return []
 
 
 def _cpu_model() -> str:

@@ -1,5 +1,8 @@
 """numba kernels for convolution: the forward pass and the input gradient.
 
+These are the tuned kernels; read chapter 5's direct-convolution kernel
+first, a plain ``numba.njit`` loop over the same formula.
+
 Both work on the stride-phase planes of :mod:`._numba_layout`, where every
 kernel tap reads a contiguous run starting at a fixed offset:
 
@@ -37,7 +40,9 @@ Why the loops look the way they do (each point was measured):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 
 # Elements of the wide output vector processed per tile: 4 accumulators of
 # 1024 float32 (16 KiB) plus the four input streams fit in a 32-48 KiB L1.

@@ -1,5 +1,8 @@
 """A small numba matrix product, for convolutions whose output planes are tiny.
 
+A tuned kernel; chapter 5's direct-convolution kernel shows the plain
+``numba.njit`` loops first.
+
 When an output plane has only a handful of pixels (LeNet-5's C5 maps a
 5x5 input to 1x1), the wide vectors of :mod:`._numba_conv` are a few
 elements long and the loop overhead dominates. Such a convolution is better
@@ -13,7 +16,9 @@ of threads.
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
+
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 
 
 @njit(fastmath=True, cache=True)

@@ -11,7 +11,9 @@ long vector. See :mod:`cnnlib.functional.numba_backend` for the geometry.
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
+
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 
 
 # No fastmath: this is a pure copy, and max pooling fills the padding with

@@ -1,5 +1,8 @@
 """numba kernels for max pooling, im2col and col2im.
 
+Tuned kernels, in the style of the convolution kernels; chapter 5's
+direct-convolution kernel is the plain ``numba.njit`` starting point.
+
 Max pooling splits each plane into the stride-phase planes of
 :mod:`._numba_layout` (padding filled with -inf) in a small scratch buffer,
 where every window position is a contiguous run at a fixed offset, so the
@@ -20,10 +23,9 @@ comparison ``v > best``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-# numba's cache does not see edits to another file: after changing
-# split_phases, delete this module's cache (see numba_backend).
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 from ._numba_layout import split_phases
 
 

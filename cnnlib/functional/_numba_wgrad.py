@@ -1,5 +1,8 @@
 """numba kernel for the weight and bias gradients of convolution.
 
+A tuned kernel; chapter 5's direct-convolution kernel shows the plain loops
+it speeds up.
+
 ``dweight[f, t] = sum_n sum_k dout[n, f, k] * src[n, offset[t] + k]``: one
 dot product per tap between the upstream gradient (laid out with the pitch
 of the stride-phase planes, zeros in the spare columns) and the shifted
@@ -12,10 +15,9 @@ lanes, with fastmath), the sum over tiles and images in float64.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-# numba's cache does not see edits to another file: after changing these,
-# delete this module's cache (see numba_backend).
+from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
 from ._numba_conv import BLOCK, TILE, blocks_of_four
 
 

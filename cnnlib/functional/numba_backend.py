@@ -40,11 +40,26 @@ calls, per thread, because the allocator would otherwise hand large
 buffers back to the operating system and page-fault them in again on every
 call. :func:`release_buffers` frees them.
 
-Developer note: numba's on-disk cache is invalidated only by changes to the
-file of the cached function itself. ``_numba_pool`` uses ``split_phases``
-from ``_numba_layout`` and ``_numba_wgrad`` uses ``blocks_of_four``, ``TILE``
-and ``BLOCK`` from ``_numba_conv``: after editing those, delete
-``cnnlib/functional/__pycache__/_numba_*.nb?`` (a fresh clone has no cache).
+The tuned kernels are fast but not short; chapter 5's direct-convolution
+kernel is the plain ``numba.njit`` version of the same formula, to read
+first.
+
+What cnnlib sets for speed, and how to opt out
+----------------------------------------------
+No environment variable is needed: importing this module (or
+``cnnlib.layers``) starts numba's thread pool with a passive OpenMP wait policy (idle threads sleep instead
+of spinning; the variable is set only while numba loads its OpenMP runtime
+and removed again), and the Linear layers' matrix products run with one
+BLAS thread, so no OpenBLAS thread is left spinning after them (see
+:mod:`cnnlib.functional._threads`). Nothing else in the process changes:
+numba keeps its default thread count, torch and NumPy their own settings.
+``CNNLIB_THREAD_POLICY=off`` (set before import) turns both off;
+:func:`set_linear_blas_threads` changes the second at run time, and
+:func:`thread_policy` reports what was done.
+
+numba's on-disk cache (``cache=True``) is keyed by a hash of every kernel
+file, ``_numba_*.py`` (see :mod:`cnnlib.functional._kernel_cache`): an edit
+to a helper in one file recompiles the kernels of the others that use it.
 """
 
 from __future__ import annotations
@@ -57,10 +72,16 @@ import numpy as np
 
 from .._geometry import avg_pool_divisors as _divisors
 from .._validation import Pair, output_hw
-from . import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad
+from . import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
+from ._threads import set_linear_blas_threads, thread_policy
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-           "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers"]
+           "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
+           "set_linear_blas_threads", "thread_policy"]
+
+# Before any kernel runs: numba's threads must start with the passive wait policy
+# (importing _threads does it; called again here to say so, it returns at once).
+_threads.configure_numba()
 
 _local = threading.local()
 

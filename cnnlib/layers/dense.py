@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .._validation import as_bool, as_int, as_param_dtype
+from ..functional._threads import matmul
 from .base import Layer, Shape, as_rng, format_shape
 from .init import init_weight
 
@@ -59,7 +60,7 @@ class Linear(Layer):
             hint = " (add a Flatten layer before it)" if x.ndim > 2 else ""
             raise ValueError(f"expected input with {self.in_features} features, got {x.shape}{hint}")
         self._x = x
-        y = x @ self.params["weight"].T
+        y = matmul(x, self.params["weight"].T)  # one BLAS thread: none left spinning (functional._threads)
         if "bias" in self.params:
             y += self.params["bias"]
         return y
@@ -67,10 +68,10 @@ class Linear(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._need_forward(self._x)
         weight = self.params["weight"]
-        self.grads["weight"] = (dout.T @ self._x).astype(weight.dtype, copy=False)
+        self.grads["weight"] = matmul(dout.T, self._x).astype(weight.dtype, copy=False)
         if "bias" in self.params:
             self.grads["bias"] = dout.sum(axis=0).astype(weight.dtype, copy=False)
-        return dout @ weight
+        return matmul(dout, weight)
 
 
 class Flatten(Layer):

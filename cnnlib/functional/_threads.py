@@ -1,0 +1,152 @@
+"""How cnnlib's kernels use threads: numba's pool, and BLAS around the Linear layers.
+
+A learner runs cnnlib in a plain ``python`` or a notebook kernel, with no
+tuning variable set. Two thread pools then fight over the cores:
+
+* numba's parallel kernels run on OpenMP threads that, by OpenMP's default
+  policy, keep spinning for a while after each kernel, burning the core
+  that NumPy's code, the BLAS threads or the next kernel needs;
+* after a NumPy matrix product, OpenBLAS's threads spin too (for about
+  0.1 s), so every Linear layer slowed the convolution that followed it.
+
+What cnnlib does about it (:func:`configure_numba` runs when this module
+is imported, i.e. with the numba backend or ``cnnlib.layers``, before any
+kernel; :func:`blas_threads` wraps the Linear layers' matrix products):
+
+1. numba's OpenMP runtime is started with ``OMP_WAIT_POLICY=passive``: the
+   variable is put in the environment only for the moment numba loads its
+   OpenMP library (which reads it once, then), and removed again, so torch's
+   OpenMP, a subprocess or anything else started later sees the environment
+   as it was. Idle numba threads then sleep instead of spinning. Nothing is
+   done if numba's threads were already started, or if ``OMP_WAIT_POLICY``
+   or ``GOMP_SPINCOUNT`` is set (the user's choice wins).
+2. The matrix products of :class:`cnnlib.layers.Linear` run with one BLAS
+   thread (threadpoolctl, restored right after each product): OpenBLAS's
+   worker threads are never woken, so none is left spinning. Such products
+   are small (SimpleConvNet's largest is 100 x 4320 x 100); one thread
+   does them at full vector speed and the product no longer depends on the
+   BLAS thread count.
+
+Opting out: ``CNNLIB_THREAD_POLICY=off`` in the environment before cnnlib
+is imported turns both off; :func:`set_linear_blas_threads` (``None``: leave
+BLAS alone) changes (2) at run time. :func:`thread_policy` reports what was
+done.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["configure_numba", "blas_threads", "matmul", "set_linear_blas_threads", "thread_policy",
+           "OPT_OUT_VARIABLE"]
+
+OPT_OUT_VARIABLE = "CNNLIB_THREAD_POLICY"
+_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+_lock = threading.Lock()
+_numba_report: dict[str, object] | None = None
+_linear_blas_threads: int | None = None
+_controller = None
+
+
+def _opted_out() -> bool:
+    return os.environ.get(OPT_OUT_VARIABLE, "").strip().lower() in {"off", "0", "no", "false", "none"}
+
+
+def _numba_started() -> bool:
+    import numba
+
+    try:
+        numba.threading_layer()
+    except ValueError:  # raised until numba starts its threading layer
+        return False
+    return True
+
+
+def configure_numba() -> dict[str, object]:
+    """Start numba's thread pool with a passive wait policy (once per process); returns the report.
+
+    See the module docstring for what is set and when nothing is done.
+    """
+    global _numba_report
+    with _lock:
+        if _numba_report is not None:
+            return _numba_report
+        import numba
+
+        preset = [name for name in _WAIT_VARIABLES if name in os.environ]
+        if _opted_out():
+            wait = f"untouched ({OPT_OUT_VARIABLE}=off)"
+        elif _numba_started():
+            wait = "untouched (numba's threads were started before cnnlib)"
+        elif preset:
+            wait = "from the environment (" + ", ".join(f"{v}={os.environ[v]}" for v in preset) + ")"
+        else:
+            os.environ["OMP_WAIT_POLICY"] = "passive"
+            try:
+                numba.get_num_threads()  # starts the threading layer: its OpenMP runtime reads the variable now
+                wait = "passive"
+            except ValueError:  # no threading layer could be loaded (reported below)
+                wait = "not applied (no numba threading layer)"
+            finally:
+                del os.environ["OMP_WAIT_POLICY"]
+        try:
+            _numba_report = {"numba_wait_policy": wait, "numba_threads": numba.get_num_threads(),
+                             "numba_threading_layer": numba.threading_layer()}
+        except ValueError as error:  # no threading layer loads: parallel kernels will say so when called
+            _numba_report = {"numba_wait_policy": wait, "numba_threading_layer": None, "error": str(error)}
+        return _numba_report
+
+
+def set_linear_blas_threads(count: int | None) -> None:
+    """BLAS threads for the Linear layers' matrix products: an int >= 1, or None to leave BLAS alone."""
+    global _linear_blas_threads
+    if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1):
+        raise ValueError(f"count must be a positive int or None; got {count!r}")
+    _linear_blas_threads = None if count is None else int(count)
+
+
+def _blas_controller():
+    """One threadpoolctl controller, made on first use (it scans the loaded libraries: ~ms)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController().select(user_api="blas")
+    return _controller
+
+
+@contextmanager
+def blas_threads() -> Iterator[None]:
+    """Run a block with the Linear layers' BLAS thread count (restored on exit)."""
+    count = _linear_blas_threads
+    if count is None:
+        yield
+        return
+    with _blas_controller().limit(limits=count):
+        yield
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` under :func:`blas_threads`. a : (M, K), b : (K, N) -> (M, N)."""
+    with blas_threads():
+        return a @ b
+
+
+def thread_policy() -> dict[str, object]:
+    """What cnnlib set: numba's wait policy, layer and threads, and the Linear layers' BLAS threads."""
+    report: dict[str, object] = dict(_numba_report or {"numba_wait_policy": "not started yet"})
+    report["linear_blas_threads"] = _linear_blas_threads
+    report["opted_out"] = _opted_out()
+    return report
+
+
+if not _opted_out():
+    _linear_blas_threads = 1
+# Now, before any kernel (or a learner's own parallel numba code) starts numba's threads.
+configure_numba()
