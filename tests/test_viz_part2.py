@@ -27,6 +27,7 @@ from cnnlib.viz import (overlap_counts, plot_conv1d_connections, plot_full_corre
                         plot_im2col_memory, plot_overlap_counts, plot_pool_backward, plot_pooling,
                         plot_shift_robustness, unrolled_nbytes)
 from cnnlib.viz._style import IMAGE_CMAP, MAX_WIDTH_IN, MIN_FONT_PT, SIGNED_CMAP, get_alt  # noqa: E402
+from cnnlib.viz._tables import PAGE_WIDTH_IN  # noqa: E402
 
 POOL_INPUT = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.float64)
 
@@ -69,7 +70,8 @@ def _assert_book_style(fig, *must_mention: str) -> str:
     for needle in must_mention:
         assert needle in alt, f"alt text does not mention {needle!r}: {alt}"
     width, _ = fig.get_size_inches()
-    assert width <= MAX_WIDTH_IN + 1e-9, f"figure is {width:.2f} in wide (at most {MAX_WIDTH_IN})"
+    assert PAGE_WIDTH_IN <= MAX_WIDTH_IN
+    assert width <= PAGE_WIDTH_IN + 1e-9, f"figure is {width:.2f} in wide (at most {PAGE_WIDTH_IN})"
     fig.canvas.draw()  # tick labels and legends exist only after a draw
     small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
              if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT]

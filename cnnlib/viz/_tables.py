@@ -3,8 +3,8 @@
 Everything is drawn on one Axes whose data unit is one table cell, so that
 tables side by side share a cell size and arrows or labels can be placed in
 cell coordinates (x to the right, y downwards). :func:`canvas` shrinks the
-cell so that no figure is wider than :data:`~cnnlib.viz._style.MAX_WIDTH_IN`
-(a wider figure would be scaled down on the page, and its text with it); the
+cell so that no figure is wider than :data:`PAGE_WIDTH_IN` (a wider figure
+would be scaled down on the page, and its text with it); the
 text keeps its size in points, never below :data:`~cnnlib.viz._style.MIN_FONT_PT`.
 """
 
@@ -17,8 +17,14 @@ from matplotlib.patches import Rectangle
 from ._style import MAX_WIDTH_IN, MIN_FONT_PT
 
 _PATCH_COLORS = plt.get_cmap("tab10").colors
-# Below this cell size (inches, 16 pt) a 10 pt number such as "-3" no longer fits in its cell.
-_MIN_UNIT_IN = 0.22
+# Below this cell size (inches, 14 pt) a 10 pt number such as "-3" no longer fits in its cell.
+_MIN_UNIT_IN = 0.2
+# Width the figures of chapters 5-7 aim for. The inline backend saves with a
+# tight bounding box (about 0.1 in of margin each side), and the content
+# column measured 688 CSS px at a 1280 px window: 6.6 in (about 680 px saved)
+# is shown at its own size, where 7.2 in (740 px) was scaled to 93 %, and
+# 9 pt text with it to 8.4 pt.
+PAGE_WIDTH_IN = min(MAX_WIDTH_IN, 6.6)
 CELL_FONT_PT = 10.0
 SMALL_FONT_PT = max(9.0, MIN_FONT_PT)  # long tables (im2col's col) and row labels
 
@@ -63,10 +69,10 @@ def canvas(width: float, height: float, unit: float = 0.42):
     """A figure with one Axes of `width` x `height` cells (plus a margin for titles).
 
     `unit` is the preferred cell size in inches; it shrinks so that the
-    figure is at most ``MAX_WIDTH_IN`` wide. A table too wide to fit with
-    readable cells (0.22 in) is refused rather than drawn illegibly.
+    figure is at most ``PAGE_WIDTH_IN`` wide. A table too wide to fit with
+    readable cells (0.2 in) is refused rather than drawn illegibly.
     """
-    unit = min(unit, MAX_WIDTH_IN / (width + 0.6))
+    unit = min(unit, PAGE_WIDTH_IN / (width + 0.6))
     if unit < _MIN_UNIT_IN:
         raise ValueError(f"a figure {width:.0f} cells wide does not fit {MAX_WIDTH_IN} in with readable cells; "
                          "draw a smaller example")

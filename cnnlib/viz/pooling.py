@@ -15,8 +15,8 @@ from matplotlib.patches import Rectangle
 
 from ..functional import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from ..shapes import conv_output_size
-from ._style import IMAGE_CMAP, MAX_WIDTH_IN, SIGNED_CMAP, set_alt, signed_limits
-from ._tables import canvas, color, draw_grid, matrix_text, tint, title
+from ._style import IMAGE_CMAP, SIGNED_CMAP, set_alt, signed_limits
+from ._tables import PAGE_WIDTH_IN, canvas, color, draw_grid, matrix_text, tint, title
 
 __all__ = ["plot_pooling", "plot_shift_robustness", "plot_pool_backward"]
 
@@ -146,7 +146,7 @@ def plot_shift_robustness(digit, shift: int = 1, kernel_size: int = 2, stride: i
         shifted[:, shift:] = 0.0
     pooled = max_pool2d(digit[None, None], kernel_size, stride, backend="im2col")[0, 0]
     pooled_shifted = max_pool2d(shifted[None, None], kernel_size, stride, backend="im2col")[0, 0]
-    fig, axes = plt.subplots(2, 3, figsize=(MAX_WIDTH_IN, 5.0), layout="constrained")
+    fig, axes = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.0), layout="constrained")
     vmax = max(float(digit.max()), 1e-12)
     counts = []
     for row, (a, b, name) in enumerate(((digit, shifted, "pixels"), (pooled, pooled_shifted, "pooled values"))):

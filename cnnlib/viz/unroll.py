@@ -19,8 +19,8 @@ from matplotlib.patches import Rectangle
 
 from ..im2col import col2im, im2col
 from ..shapes import conv_output_size
-from ._style import IMAGE_CMAP, MAX_WIDTH_IN, set_alt
-from ._tables import SMALL_FONT_PT, canvas, color, draw_grid, format_value, matrix_text, tint, title
+from ._style import IMAGE_CMAP, set_alt
+from ._tables import PAGE_WIDTH_IN, SMALL_FONT_PT, canvas, color, draw_grid, format_value, matrix_text, tint, title
 
 __all__ = ["plot_im2col", "overlap_counts", "plot_overlap_counts", "plot_im2col_memory", "unrolled_nbytes"]
 
@@ -146,7 +146,7 @@ def plot_overlap_counts(height: int, width: int, kernel_size: int, stride: int =
     non-negative, so they use the book's image colour map (white is 0).
     """
     counts = overlap_counts(height, width, kernel_size, stride, padding)
-    fig, ax = plt.subplots(figsize=(min(0.55 * width + 0.6, MAX_WIDTH_IN), 0.55 * height + 0.9), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(0.55 * width + 0.6, PAGE_WIDTH_IN), 0.55 * height + 0.9), layout="constrained")
     vmax = max(float(counts.max()), 1.0) * 1.6  # the darkest cell stays mid-grey, so black digits read on it
     ax.imshow(counts, cmap=IMAGE_CMAP, vmin=0, vmax=vmax)
     for i in range(height):
@@ -188,7 +188,7 @@ def plot_im2col_memory(sizes: Sequence[int], channels: int = 3, kernel_sizes: Se
     image grows.
     """
     sizes = [int(s) for s in sizes]
-    fig, (ax_bytes, ax_ratio) = plt.subplots(1, 2, figsize=(MAX_WIDTH_IN, 3.4), layout="constrained")
+    fig, (ax_bytes, ax_ratio) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.4), layout="constrained")
     input_bytes = [batch * channels * s * s * itemsize for s in sizes]
     ax_bytes.plot(sizes, [b / 2**20 for b in input_bytes], "k-o", markersize=3, label="x")
     finals = []
@@ -217,7 +217,7 @@ def plot_im2col_memory(sizes: Sequence[int], channels: int = 3, kernel_sizes: Se
     ax_ratio.set_ylim(0, max(kernel_sizes) ** 2 * 1.15)
     styles = [Line2D([], [], color="k", linestyle="-", label="'same' padding"),
               Line2D([], [], color="k", linestyle="--", label="no padding")]
-    ax_ratio.legend(handles=styles, fontsize=9, loc="lower right")
+    ax_ratio.legend(handles=styles, fontsize=9, loc="center right")
     ax_ratio.grid(alpha=0.3)
     last = sizes[-1]
     per_k = "; ".join(f"{k}x{k}: col {mb:.1f} MiB, ratio {rs:.2f} with 'same' padding and {rv:.2f} without"
