@@ -10,7 +10,7 @@ from .animation import animation_html  # noqa: E402,F401  (offline HTML for anim
 from .sliding import sliding_window_animation, sliding_window_figure  # noqa: E402,F401
 from .filters import classic_kernels, feature_map_grid, filter_gallery  # noqa: E402,F401
 from .arithmetic import output_size_diagram, output_size_gallery, parameter_comparison  # noqa: E402,F401
-from .unroll import plot_im2col, plot_im2col_memory, plot_overlap_counts, unrolled_nbytes  # noqa: E402,F401
+from .unroll import overlap_counts, plot_im2col, plot_im2col_memory, plot_overlap_counts, unrolled_nbytes  # noqa: E402,F401
 from .pooling import plot_pool_backward, plot_pooling, plot_shift_robustness  # noqa: E402,F401
 from .backprop import plot_conv1d_connections, plot_full_correlation  # noqa: E402,F401
 from .training import plot_feature_maps, plot_filter_grid, plot_learning_curves, plot_misclassified  # noqa: E402,F401

@@ -4,6 +4,7 @@
 coloured by the weight they share, so that the sum behind dL/dw_i can be
 read off; :func:`plot_full_correlation` draws the input gradient as a
 "full" correlation of the padded deltas with the kernel rotated by pi.
+Indices start at 0, as in the book and in NumPy.
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..functional import correlate2d
-from ._tables import canvas, color, draw_grid, format_value, tint, title
+from ._style import set_alt
+from ._tables import canvas, color, draw_grid, format_value, matrix_text, tint, title
 
 __all__ = ["plot_conv1d_connections", "plot_full_correlation"]
 
 
+def _plain(v: float) -> str:
+    return format_value(v).replace("\u2212", "-")
+
+
 def plot_conv1d_connections(x, w, delta, highlight: int = 0) -> Figure:
-    """The connections of ``o_j = sum_i w_i x_{i+j-1}``, one colour per weight.
+    """The connections of ``o_j = sum_i w_i x_{i+j}``, one colour per weight.
 
     Parameters
     ----------
-    x : (L,) array
+    x : (W,) array
         Input.
     w : (K,) array
         Kernel.
-    delta : (L-K+1,) array
+    delta : (W-K+1,) array
         dL/do_j, the gradient arriving at each output.
     highlight : int
-        0-based index i of the weight whose connections are drawn thick; the
-        caption adds up ``delta_j x_{i+j-1}`` along them (1-based, as in the text).
+        Index i (from 0) of the weight whose connections are drawn thick; the
+        caption adds up ``delta_j x_{i+j}`` along them.
 
     Returns
     -------
@@ -41,7 +47,7 @@ def plot_conv1d_connections(x, w, delta, highlight: int = 0) -> Figure:
     w = np.asarray(w, dtype=np.float64)
     delta = np.asarray(delta, dtype=np.float64)
     if x.ndim != 1 or w.ndim != 1 or delta.shape != (x.size - w.size + 1,):
-        raise ValueError(f"need x (L,), w (K,) and delta (L-K+1,); got {x.shape}, {w.shape}, {delta.shape}")
+        raise ValueError(f"need x (W,), w (K,) and delta (W-K+1,); got {x.shape}, {w.shape}, {delta.shape}")
     if not 0 <= highlight < w.size:
         raise ValueError(f"highlight must be a weight index in [0, {w.size}); got {highlight}")
     length, k = x.size, w.size
@@ -53,7 +59,7 @@ def plot_conv1d_connections(x, w, delta, highlight: int = 0) -> Figure:
 
     def box(x0, y0, text):
         ax.add_patch(Rectangle((x0, y0), 1, 1, facecolor="white", edgecolor="0.4", zorder=2))
-        ax.text(x0 + 0.5, y0 + 0.5, text, ha="center", va="center", zorder=3)
+        ax.text(x0 + 0.5, y0 + 0.5, text, ha="center", va="center", fontsize=10, zorder=3)
 
     for j in range(o.size):
         for i in range(k):
@@ -62,14 +68,14 @@ def plot_conv1d_connections(x, w, delta, highlight: int = 0) -> Figure:
                     linewidth=3.0 if thick else 1.2, alpha=1.0 if thick else 0.5, zorder=1)
     for i in range(length):
         box(i * gap, y_in, format_value(x[i]))
-        ax.text(i * gap + 0.5, y_in + 1.4, f"$x_{{{i + 1}}}$", ha="center", va="center", fontsize=11)
+        ax.text(i * gap + 0.5, y_in + 1.4, f"$x_{{{i}}}$", ha="center", va="center", fontsize=11)
     for j in range(o.size):
         box(j * gap + shift, y_out, format_value(o[j]))
-        ax.text(j * gap + shift + 0.5, y_out - 0.35, f"$o_{{{j + 1}}}$", ha="center", va="center", fontsize=11)
-        ax.text(j * gap + shift + 0.5, y_out - 0.95, f"$\\delta_{{{j + 1}}}={format_value(delta[j])}$",
+        ax.text(j * gap + shift + 0.5, y_out - 0.35, f"$o_{{{j}}}$", ha="center", va="center", fontsize=11)
+        ax.text(j * gap + shift + 0.5, y_out - 0.95, f"$\\delta_{{{j}}}={format_value(delta[j])}$",
                 ha="center", va="center", fontsize=10)
     for i in range(k):
-        ax.text(length * gap + 0.2, y_out + 1.2 + 0.7 * i, f"$w_{{{i + 1}}}={format_value(w[i])}$", color=color(i),
+        ax.text(length * gap + 0.2, y_out + 1.2 + 0.7 * i, f"$w_{{{i}}}={format_value(w[i])}$", color=color(i),
                 fontsize=11, va="center")
 
     def factor(v):
@@ -77,9 +83,18 @@ def plot_conv1d_connections(x, w, delta, highlight: int = 0) -> Figure:
 
     terms = " + ".join(f"{factor(delta[j])}\u00b7{factor(x[highlight + j])}" for j in range(o.size))
     grad = float(np.dot(delta, x[highlight: highlight + o.size]))
-    ax.text(0.0, -0.6, f"$\\partial L/\\partial w_{{{highlight + 1}}}$ = {terms} = {format_value(grad)}",
+    ax.text(0.0, -0.6, f"$\\partial L/\\partial w_{{{highlight}}}$ = {terms} = {format_value(grad)}",
             fontsize=11, color=color(highlight))
-    return fig
+    used = ", ".join(f"x_{highlight + j}" for j in range(o.size))
+    return set_alt(fig, (
+        f"A 1-D convolution drawn as connections: inputs x_0 to x_{length - 1} = {_plain_list(x)} on the bottom "
+        f"row, outputs o_0 to o_{o.size - 1} = {_plain_list(o)} above them with their deltas {_plain_list(delta)}, "
+        f"and one line colour per weight w_0 to w_{k - 1} = {_plain_list(w)}. The thick lines are the {o.size} uses "
+        f"of w_{highlight}, which meets {used}; the caption adds them up: dL/dw_{highlight} = {_plain(grad)}."))
+
+
+def _plain_list(values) -> str:
+    return "(" + ", ".join(_plain(v) for v in values) + ")"
 
 
 def plot_full_correlation(delta, w) -> Figure:
@@ -87,15 +102,15 @@ def plot_full_correlation(delta, w) -> Figure:
 
     Parameters
     ----------
-    delta : (OH, OW) array
+    delta : (O_H, O_W) array
         dL/dy of a valid, stride-1 convolution ``y = correlate2d(x, w)``.
-    w : (KH, KW) array
+    w : (K_H, K_W) array
         Its kernel.
 
     Returns
     -------
     Figure
-        delta padded with KH-1, KW-1 zeros on each side (zeros in grey) with
+        delta padded with K_H-1, K_W-1 zeros on each side (zeros in grey) with
         the first window outlined; w rotated by pi; and
         ``dx = correlate2d(delta, rot180(w), mode="full")`` with the cell of
         the outlined window tinted.
@@ -116,7 +131,7 @@ def plot_full_correlation(delta, w) -> Figure:
     fig, ax = canvas(x_dx + dx.shape[1] + 1.0, max(hp, dx.shape[0]))
     draw_grid(ax, padded, 0.0, 0.0, fill=grey)
     ax.add_patch(Rectangle((0.08, 0.08), kw - 0.16, kh - 0.16, fill=False, edgecolor=color(0), linewidth=2.4))
-    title(ax, 0.0, 0.0, f"delta, zero-padded by (KH-1, KW-1) = ({kh - 1}, {kw - 1})")
+    title(ax, 0.0, 0.0, f"\u03b4 padded with ({kh - 1}, {kw - 1}) zeros")
     y_rot = (hp - kh) / 2
     draw_grid(ax, rotated, x_rot, y_rot, fill=[[tint(color(0))] * kw] * kh)
     title(ax, x_rot, y_rot, "w rotated by \u03c0")
@@ -124,6 +139,11 @@ def plot_full_correlation(delta, w) -> Figure:
     y_dx = (hp - dx.shape[0]) / 2
     draw_grid(ax, dx, x_dx, y_dx, fill=dx_fill)
     title(ax, x_dx, y_dx, "dx (full correlation)")
-    ax.text(x_rot - 1.0, hp / 2, "\u2605", ha="center", va="center", fontsize=14)
+    ax.text(x_rot - 1.0, hp / 2, "$\\star$", ha="center", va="center", fontsize=28)
     ax.text(x_dx - 1.0, hp / 2, "=", ha="center", va="center", fontsize=16)
-    return fig
+    return set_alt(fig, (
+        f"The input gradient of a {kh}x{kw} convolution as a full cross-correlation: the {delta.shape[0]}x"
+        f"{delta.shape[1]} deltas (rows {matrix_text(delta)}) padded with {kh - 1} and {kw - 1} zeros on each side "
+        f"(grey), cross-correlated with the kernel rotated by pi (rows {matrix_text(rotated)}), give the "
+        f"{dx.shape[0]}x{dx.shape[1]} gradient dx (rows {matrix_text(dx)}); the outlined top-left window gives its "
+        f"tinted top-left entry {_plain(dx[0, 0])}."))

@@ -15,7 +15,8 @@ from matplotlib.patches import Rectangle
 
 from ..functional import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from ..shapes import conv_output_size
-from ._tables import canvas, color, draw_grid, tint, title
+from ._style import IMAGE_CMAP, SIGNED_CMAP, set_alt, signed_limits
+from ._tables import PAGE_WIDTH_IN, canvas, color, draw_grid, matrix_text, tint, title
 
 __all__ = ["plot_pooling", "plot_shift_robustness", "plot_pool_backward"]
 
@@ -104,7 +105,15 @@ def plot_pooling(x, kernel_size: int, stride: int | None = None, padding: int = 
     draw_grid(ax, y, x_out, y0, fill=[[tint(color(i * ow + j)) for j in range(ow)] for i in range(oh)])
     title(ax, x_out, y0, f"{what} pooled")
     ax.text(x_out - 1.25, max(hp, oh) / 2, "\u2192", ha="center", va="center", fontsize=16)
-    return fig
+    overlap = " The windows overlap, so a pixel can belong to several of them." if kernel_size > stride else ""
+    pad_text = (f", padding {padding} (padded cells in grey, {'minus infinity' if mode == 'max' else 'zero'})"
+                if padding else "")
+    marks = " The maximum of each window is in bold." if mode == "max" else ""
+    return set_alt(fig, (
+        f"{what.capitalize()} pooling of a {x.shape[0]}x{x.shape[1]} input with {kernel_size}x{kernel_size} "
+        f"windows, stride {stride}{pad_text}: each window is outlined in its own colour and its result is tinted "
+        f"the same way in the {oh}x{ow} output.{marks}{overlap} Input rows: {matrix_text(x)}. "
+        f"Output rows: {matrix_text(y)}."))
 
 
 def plot_shift_robustness(digit, shift: int = 1, kernel_size: int = 2, stride: int | None = None) -> Figure:
@@ -137,19 +146,28 @@ def plot_shift_robustness(digit, shift: int = 1, kernel_size: int = 2, stride: i
         shifted[:, shift:] = 0.0
     pooled = max_pool2d(digit[None, None], kernel_size, stride, backend="im2col")[0, 0]
     pooled_shifted = max_pool2d(shifted[None, None], kernel_size, stride, backend="im2col")[0, 0]
-    fig, axes = plt.subplots(2, 3, figsize=(8.4, 5.8), layout="constrained")
+    fig, axes = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.0), layout="constrained")
     vmax = max(float(digit.max()), 1e-12)
+    counts = []
     for row, (a, b, name) in enumerate(((digit, shifted, "pixels"), (pooled, pooled_shifted, "pooled values"))):
-        changed = a != b
-        panels = ((a, "original" if row == 0 else f"max pooled {kernel_size}x{kernel_size}", "gray_r"),
-                  (b, f"shifted {shift:+d} px" if row == 0 else "shifted, then pooled", "gray_r"),
-                  (changed.astype(float), f"{int(changed.sum())} of {changed.size} {name} changed", "Reds"))
-        for ax, (img, caption, cmap) in zip(axes[row], panels):
-            ax.imshow(img, cmap=cmap, vmin=0, vmax=vmax if cmap == "gray_r" else 1.0)
+        changed = int((a != b).sum())
+        counts.append((changed, a.size, name))
+        for ax, img, caption in ((axes[row, 0], a, "original" if row == 0 else f"max pooled {kernel_size}\u00d7{kernel_size}"),
+                                 (axes[row, 1], b, f"shifted {shift:+d} px" if row == 0 else "shifted, then pooled")):
+            ax.imshow(img, cmap=IMAGE_CMAP, vmin=0, vmax=vmax)
             ax.set_title(caption, fontsize=10)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    return fig
+        low, high = signed_limits(b - a)  # a signed array: gained ink red, lost ink blue
+        axes[row, 2].imshow(b - a, cmap=SIGNED_CMAP, vmin=low, vmax=high)
+        axes[row, 2].set_title(f"{changed} of {a.size} {name} changed", fontsize=10)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    (raw, raw_n, _), (pool, pool_n, _) = counts
+    return set_alt(fig, (
+        f"Top row: a {digit.shape[0]}x{digit.shape[1]} image, the same image shifted {abs(shift)} "
+        f"pixel{'s' if abs(shift) > 1 else ''} to the {'right' if shift > 0 else 'left'}, and their difference ({raw} of {raw_n} pixels changed; red where the shifted image is "
+        f"larger, blue where it is smaller). Bottom row: the same after {kernel_size}x{kernel_size} max pooling: "
+        f"{pool} of {pool_n} pooled values changed."))
 
 
 def plot_pool_backward(x, dout, kernel_size: int, stride: int | None = None, mode: str = "max") -> Figure:
@@ -159,7 +177,7 @@ def plot_pool_backward(x, dout, kernel_size: int, stride: int | None = None, mod
     ----------
     x : (H, W) array
         The input of the pooling layer.
-    dout : (OH, OW) array
+    dout : (O_H, O_W) array
         The gradient arriving at the pooled output.
     kernel_size, stride : int
     mode : {"max", "avg"}
@@ -204,5 +222,16 @@ def plot_pool_backward(x, dout, kernel_size: int, stride: int | None = None, mod
     title(ax, x_dout, y0, "dout")
     draw_grid(ax, dx, x_dx, 0.0, fill=fill)
     title(ax, x_dx, 0.0, "dx: to the maximum" if mode == "max" else f"dx: dout / {kernel_size * kernel_size} everywhere")
-    return fig
+    shared = sum(len(sources[p][q]) > 1 for p in range(h) for q in range(w))
+    if shared:
+        pixels = "1 pixel receives" if shared == 1 else f"{shared} pixels receive"
+        shared_text = f" {pixels} gradient from more than one window (grey) and add it up."
+    else:
+        shared_text = " No pixel receives gradient from two windows."
+    rule = ("each window sends its gradient to the position of its maximum (bold), the others get 0" if mode == "max"
+            else f"each window spreads its gradient evenly, dout / {kernel_size * kernel_size} to each of its pixels")
+    return set_alt(fig, (
+        f"Backward pass of {'max' if mode == 'max' else 'average'} pooling with {kernel_size}x{kernel_size} windows, "
+        f"stride {stride}, on a {h}x{w} input: {rule}.{shared_text} dout rows: {matrix_text(dout)}. "
+        f"dx rows: {matrix_text(dx)}."))
 
