@@ -11,7 +11,7 @@ pre-activation maps) red/blue around a white zero. Every figure is at most
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
