@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from ._style import IMAGE_CMAP, MAX_WIDTH_IN, MIN_FONT_PT, SIGNED_CMAP, set_alt, signed_limits
 
@@ -95,8 +96,11 @@ def plot_learning_curves(histories: Mapping, *, dpi: float = _DPI) -> Figure:
         ax.tick_params(labelsize=_SMALL_PT)
         ax.grid(alpha=0.3)
     ax_loss.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.2, not 2x10^-1
+    ax_loss.yaxis.set_major_formatter(plain)
+    ax_loss.yaxis.set_minor_formatter(plain)
     ax_loss.tick_params(which="minor", labelsize=_SMALL_PT)
-    ax_acc.legend(loc="lower right", fontsize=_SMALL_PT)
+    ax_acc.legend(loc="best", fontsize=_SMALL_PT)
     fig.tight_layout()
     return set_alt(fig, f"Learning curves over {len(all_epochs)} epochs: cross-entropy loss on a log scale "
                         f"(left) and accuracy (right), training solid and validation dashed; "
