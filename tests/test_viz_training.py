@@ -213,3 +213,22 @@ def test_misclassified_errors():
         plot_misclassified(np.zeros((3, 28, 28)), np.arange(3), np.arange(3))
     with pytest.raises(ValueError, match="N labels"):
         plot_misclassified(np.zeros((3, 28, 28)), np.arange(2), np.arange(3))
+
+
+def test_learning_curve_tick_labels_do_not_overlap():
+    # A loss falling over two decades: the log axis labels 2, 3 and 5 between
+    # decades in plain numbers, and no two labels collide.
+    history = _history(8, 1.6, 0.6)
+    history["train_loss"] = list(np.geomspace(1.6, 0.02, 8))
+    fig = plot_learning_curves(history)
+    fig.canvas.draw()
+    ax_loss = fig.get_axes()[0]
+    renderer = fig.canvas.get_renderer()
+    lo, hi = ax_loss.get_ylim()
+    labels = [t for t in ax_loss.get_yticklabels(minor=False) + ax_loss.get_yticklabels(minor=True)
+              if t.get_text() and lo <= t.get_position()[1] <= hi]
+    texts = {t.get_text() for t in labels}
+    assert {"0.1", "1", "0.05", "0.2", "0.3", "0.5"} <= texts and not any("10^" in s or "times" in s for s in texts)
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.y0)
+    for below, above in zip(boxes, boxes[1:]):
+        assert below.y1 <= above.y0 + 0.5, (below, above)

@@ -96,9 +96,11 @@ def plot_learning_curves(histories: Mapping, *, dpi: float = _DPI) -> Figure:
         ax.tick_params(labelsize=_SMALL_PT)
         ax.grid(alpha=0.3)
     ax_loss.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.2, not 2x10^-1
-    ax_loss.yaxis.set_major_formatter(plain)
-    ax_loss.yaxis.set_minor_formatter(plain)
+    # Plain numbers (0.2, not 2x10^-1); between decades only 2, 3 and 5 are
+    # labelled, so that the labels never overlap.
+    ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax_loss.yaxis.set_minor_formatter(FuncFormatter(
+        lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "235" else ""))
     ax_loss.tick_params(which="minor", labelsize=_SMALL_PT)
     ax_acc.legend(loc="best", fontsize=_SMALL_PT)
     fig.tight_layout()
