@@ -25,7 +25,7 @@ class SimpleConvNet(Sequential):
     ----------
     input_dim : (C, H, W)
     filter_num, filter_size, pad, stride : int
-        The seed's ``conv_param``.
+        Saito's ``conv_param`` entries.
     hidden_size, output_size : int
     pool_size : int
         Window and stride of the max pooling.
