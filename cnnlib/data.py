@@ -215,3 +215,51 @@ def load_mnist_split(val_size: int = 2000, seed: int = 0, **kwargs):
     """
     images, labels = load_mnist("test", **kwargs)
     return train_val_split(images, labels, val_size=val_size, seed=seed)
+
+
+__all__ += ["load_mnist_splits"]
+
+
+def load_mnist_splits(val_size: int = 1000, test_size: int = 2000, seed: int = 0, **kwargs):
+    """The bundled 10,000 images in three disjoint, stratified parts.
+
+    All three parts come from the MNIST *test* set (the only part bundled),
+    so accuracies measured on them are not comparable with published MNIST
+    results, which train on the 60,000 training images. The parts are:
+    training (``10000 - val_size - test_size`` images), validation (for
+    learning curves and choices such as the initialisation) and test (to be
+    evaluated once, at the end).
+
+    Parameters
+    ----------
+    val_size, test_size : int
+        Sizes of the validation and test parts, at least 1 each, leaving at
+        least one training image.
+    seed : int
+        Seeds the draw: the same seed gives the same three parts.
+    **kwargs
+        Passed to :func:`load_mnist` (``normalize``, ``flatten``, ``one_hot``).
+
+    Returns
+    -------
+    (x_train, y_train), (x_val, y_val), (x_test, y_test)
+        Images ``(n, 1, 28, 28)`` float32 (or as `kwargs` ask) and labels.
+        Every digit keeps its share of the 10,000 in each part, to within
+        a couple of images.
+    """
+    for name, value in (("val_size", val_size), ("test_size", test_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int; got {type(value).__name__}")
+    if "split" in kwargs or "path" in kwargs:
+        raise TypeError("load_mnist_splits splits the bundled images only; for your own files use "
+                        "load_mnist(split, path=...) and train_val_split")
+    images, labels = load_mnist("test", **kwargs)
+    if val_size < 1 or test_size < 1 or val_size + test_size >= len(images):
+        raise ValueError(f"val_size and test_size must be at least 1 and leave training images: got "
+                         f"val_size={val_size}, test_size={test_size} of {len(images)} images")
+    # Two stratified cuts with the same seed-derived generator: the test part
+    # first, then the validation part from what is left.
+    rng = np.random.default_rng(seed)
+    rest, test = train_val_split(images, labels, val_size=test_size, seed=rng)
+    train, val = train_val_split(*rest, val_size=val_size, seed=rng)
+    return train, val, test

@@ -25,14 +25,17 @@ class SimpleConvNet(Sequential):
     ----------
     input_dim : (C, H, W)
     filter_num, filter_size, pad, stride : int
-        The seed's ``conv_param``.
+        Saito's ``conv_param`` entries.
     hidden_size, output_size : int
     pool_size : int
         Window and stride of the max pooling.
     init : {"he", "xavier"}
-        The seed draws every weight from N(0, 0.01^2); He initialisation
-        (the default here) suits the ReLUs and trains as well without a
-        hand-tuned scale.
+        He initialisation (the default) scales each layer's weights by its
+        fan-in, which suits the ReLUs.
+    weight_init_std : float, optional
+        If given, every weight is drawn from N(0, weight_init_std^2) instead,
+        one fixed scale for all layers, as Saito's ``SimpleConvNet`` does
+        (``weight_init_std=0.01``); biases still start at zero.
     seed : int or numpy Generator
         Seeds every weight, in layer order.
     dtype : float32 (default) or float64
@@ -42,7 +45,7 @@ class SimpleConvNet(Sequential):
 
     def __init__(self, input_dim=(1, 28, 28), filter_num: int = 30, filter_size: int = 5, pad: int = 0,
                  stride: int = 1, hidden_size: int = 100, output_size: int = 10, pool_size: int = 2,
-                 init: str = "he", seed=0, dtype=np.float32) -> None:
+                 init: str = "he", seed=0, dtype=np.float32, weight_init_std: float | None = None) -> None:
         c, h, w = (as_int(v, "input_dim", 1) for v in input_dim)
         rng = as_rng(seed)
         conv_h = conv_output_size(h, filter_size, stride, pad)
@@ -58,6 +61,13 @@ class SimpleConvNet(Sequential):
             ("fc2", Linear(hidden_size, output_size, init=init, rng=rng, dtype=dtype)),
         )
         self.input_dim = (c, h, w)
+        if weight_init_std is not None:
+            std = float(weight_init_std)
+            if not std > 0 or not np.isfinite(std):
+                raise ValueError(f"weight_init_std must be a positive number; got {weight_init_std!r}")
+            for name in ("conv1", "fc1", "fc2"):  # drawn after the default ones, from the same generator
+                weight = self[name].params["weight"]
+                weight[...] = rng.standard_normal(weight.shape) * std
 
     def describe(self) -> str:
         return "SimpleConvNet"
