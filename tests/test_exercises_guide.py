@@ -1,8 +1,9 @@
 """The instructor's guide (book/instructors.md) says what the code does.
 
 Its checker table, its worked example (the exact output of the grading
-command), its sample failure message and its nbgrader and otter-grader
-snippets are all run here against cnnlib.exercises.
+command), its sample failure message, its limits table and its nbgrader and
+otter-grader snippets are all run here against cnnlib.exercises (and for
+real, with otter-grader and nbgrader themselves, in test_grader_interop.py).
 """
 
 from __future__ import annotations
@@ -44,10 +45,28 @@ def test_checker_table_lists_every_exercise_with_its_counts(guide):
 
 def test_worked_example_output_is_what_the_command_prints(guide, tmp_path):
     (tmp_path / "student.py").write_text(_block_after(guide, "<!-- worked-example: student.py -->"))
-    run = subprocess.run([sys.executable, "-m", "cnnlib.exercises", "grade", "student.py"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+    command = _block_after(guide, "<!-- worked-example: command -->").split()
+    assert command[:4] == ["python", "-m", "cnnlib.exercises", "grade"]
+    run = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout == _block_after(guide, "<!-- worked-example: output -->")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student.py"]  # nothing written beside it
+
+
+def test_limits_table_matches_the_defaults(guide):
+    from cnnlib.exercises._harness import MAX_ARRAY_BYTES
+    from cnnlib.exercises._sandbox import Limits
+
+    limits = Limits()
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|", guide, re.MULTILINE))
+    assert rows["wall time for the whole submission"] == f"{limits.timeout:g} s"
+    assert rows["time to load it, and for each exercise"] == f"{limits.check_timeout:g} s"
+    assert rows["memory (address space)"] == f"{limits.memory >> 30} GiB"
+    assert rows["processes of the sandbox user"] == str(limits.processes)
+    assert rows["open files"] == str(limits.open_files)
+    assert rows["size of one written file, and of its `/tmp`"] == f"{limits.file_size >> 20} MiB, {limits.tmp_size >> 20} MiB"
+    assert rows["one returned array, all results"] == f"{MAX_ARRAY_BYTES >> 20} MiB, {limits.frame_bytes >> 20} MiB"
+    assert rows["printed output kept for the report"] == f"{limits.printed_chars:,} characters"
 
 
 def test_sample_failure_message(guide):
@@ -61,6 +80,7 @@ def test_otter_test_file_passes_a_right_answer_and_fails_a_wrong_one(guide):
     namespace: dict = {}
     exec(_block_after(guide, "<!-- otter-test-file -->"), namespace)
     test = namespace["test"]
+    assert namespace["OK_FORMAT"] is True  # otter-grader 7 needs it for a test in the OK format
     assert test["name"] == "q1" and test["suites"][0]["type"] == "doctest"
     code = textwrap.dedent(test["suites"][0]["cases"][0]["code"])
     parsed = doctest.DocTestParser().get_doctest(code, {}, "q1", None, 0)
@@ -72,10 +92,9 @@ def test_otter_test_file_passes_a_right_answer_and_fails_a_wrong_one(guide):
 
 
 def test_nbgrader_cells_and_the_closing_example(guide, capsys):
-    answer = re.search(r"```python\n(def pad2d\(x, padding\):\n    ### BEGIN SOLUTION.*?)\n```", guide, re.DOTALL)
     namespace: dict = {"np": __import__("numpy")}
-    exec(answer.group(1), namespace)
-    exec("from cnnlib.exercises import check_pad2d\n\ncheck_pad2d(pad2d)", namespace)
+    exec(_block_after(guide, "<!-- nbgrader-answer-cell -->"), namespace)
+    exec(_block_after(guide, "<!-- nbgrader-test-cell -->"), namespace)
     assert capsys.readouterr().out == "check_pad2d: all 5 cases passed\n"
     with pytest.raises(AssertionError, match=r"use x > 0, not x >= 0"):
         ex.check_relu_backward(lambda dout, x: dout * (x >= 0))

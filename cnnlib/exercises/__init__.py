@@ -1,7 +1,7 @@
 """Exercises an instructor can assign, graded in the open.
 
 For every coding exercise of the book there is a checker,
-``check_<name>(fn)``: it runs the learner's `fn` on seeded cases (several
+``check_<name>(fn)``: it runs the learner's `fn` on fixed cases (several
 shapes, strides, paddings and dtypes, edge cases included), compares with
 cnnlib in float64 (CS231n's relative error, below 1e-7), prints one line on
 success and raises AssertionError with a diagnostic hint on failure::
@@ -11,8 +11,10 @@ success and raises AssertionError with a diagnostic hint on failure::
     ...     (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1)
     check_conv_output_size: all 11 cases passed
 
-Grade a whole submission (.py or .ipynb) with
-``python -m cnnlib.exercises grade SUBMISSION``; see :mod:`cnnlib.exercises.grade`.
+Grade submissions (.py or .ipynb), one or a whole class, with
+``python -m cnnlib.exercises grade PATH... [--out DIR]``: they run in a
+bubblewrap sandbox that only returns their outputs, and are judged here,
+with hidden cases besides the public ones; see :mod:`cnnlib.exercises.grade`.
 Reference solutions live in :mod:`cnnlib.exercises.solutions`.
 """
 

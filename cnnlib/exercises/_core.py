@@ -25,9 +25,12 @@ from typing import Any, Callable, Sequence
 
 from ._kinds import Kind
 
-__all__ = ["TOLERANCE", "Case", "Mistake", "Exercise", "run_checker"]
+__all__ = ["TOLERANCE", "Case", "Mistake", "Exercise", "run_checker", "judge", "passed_line"]
 
 TOLERANCE = 1e-7
+
+#: what "implement it yourself" rules out: the course's own library and the big ones
+NO_LIBRARY_HELP = ("cnnlib", "torch", "scipy", "tensorflow", "jax")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Exercise:
 
     `outputs` is one :class:`Kind` for a single result, or a tuple of
     ``(name, Kind)`` pairs for a function returning a tuple (``dx, dw, db``).
+    `forbid` names the libraries whose help the exercise rules out;
+    `make_hidden(rng)` draws the cases a grading run adds to the public ones.
     """
 
     name: str
@@ -68,10 +73,17 @@ class Exercise:
     make_cases: Callable[[], list[Case]]
     mistakes: tuple[Mistake, ...]
     outputs: Kind | tuple[tuple[str, Kind], ...]
+    #: modules a submission may not use for this exercise (static scan, and not importable when grading)
+    forbid: tuple[str, ...] = ()
+    #: hidden cases for the grading command, drawn from a generator; None: the public cases with fresh values
+    make_hidden: Callable[[Any], list[Case]] | None = None
 
     @property
     def checker_name(self) -> str:
         return f"check_{self.name}"
+
+
+Outcome = tuple  # (True, value) when the function returned, (False, (kind, message)) when it raised
 
 
 def run_checker(exercise: Exercise, fn: Callable[..., Any]) -> None:
@@ -83,22 +95,62 @@ def run_checker(exercise: Exercise, fn: Callable[..., Any]) -> None:
             f"pass the function itself, e.g. {name}({exercise.name}), without calling it"
         )
     cases = exercise.make_cases()
-    for index, case in enumerate(cases, start=1):
-        where = f"{name}: case {index} of {len(cases)} failed: {case.label}"
+    raised: dict[int, Exception] = {}
+    memo: dict[int, Outcome] = {}
+
+    def outcome(index: int) -> Outcome:
+        if index not in memo:
+            try:
+                memo[index] = (True, _call(fn, cases[index]))
+            except Exception as exc:  # the learner's bug, reported with the case that triggers it
+                raised[index] = exc
+                memo[index] = (False, (type(exc).__name__, str(exc)))
+        return memo[index]
+
+    failure = judge(exercise, cases, outcome)
+    if failure is not None:
+        index, message = failure
+        raise AssertionError(message) from raised.get(index)
+    print(passed_line(exercise, len(cases)))
+
+
+def passed_line(exercise: Exercise, n_public: int, n_hidden: int = 0) -> str:
+    """The one line a checker prints when every case passes."""
+    hidden = f" and {n_hidden} hidden ones" if n_hidden else ""
+    return f"{exercise.checker_name}: all {n_public} cases{hidden} passed"
+
+
+def judge(exercise: Exercise, cases: Sequence[Case], outcome: Callable[[int], Outcome],
+          n_public: int | None = None) -> tuple[int, str] | None:
+    """None when every case's outcome is right, else (index of the first wrong case, message).
+
+    `outcome(i)` is what the learner's function did on ``cases[i]``: it is
+    called in case order and stops at the first failure (a diagnosis may ask
+    for the others). Cases from `n_public` on are hidden ones, numbered apart.
+    This runs in the grading process: expected values and the mistakes' wrong
+    outputs are computed here, never where the learner's code runs.
+    """
+    name = exercise.checker_name
+    n_public = len(cases) if n_public is None else n_public
+    for index, case in enumerate(cases):
+        if index < n_public:
+            where = f"{name}: case {index + 1} of {n_public} failed: {case.label}"
+        else:
+            where = f"{name}: hidden case {index - n_public + 1} of {len(cases) - n_public} failed: {case.label}"
+        returned, got = outcome(index)
+        if not returned:
+            kind, text = got
+            return index, f"{where}\n  your function raised {kind}: {text}"
         expected = _call(exercise.reference, case)
-        try:
-            got = _call(fn, case)
-        except Exception as exc:  # the learner's bug, reported with the case that triggers it
-            raise AssertionError(f"{where}\n  your function raised {type(exc).__name__}: {exc}") from exc
         failure = _compare(exercise, case, got, expected)
         if failure is not None:
             problem, hints, mistakes = failure
             if len(mistakes) > 1:
-                mistakes = _consistent(exercise, fn, cases, mistakes)
+                mistakes = _consistent(exercise, outcome, cases, mistakes)
             hints = [m.hint for m in mistakes] + hints
             lines = [where, f"  {problem}"] + [f"  hint: {h}" for h in hints]
-            raise AssertionError("\n".join(lines))
-    print(f"{name}: all {len(cases)} cases passed")
+            return index, "\n".join(lines)
+    return None
 
 
 def _call(fn: Callable[..., Any], case: Case) -> Any:
@@ -164,13 +216,12 @@ def _matching_mistakes(exercise, case, got, kind: Kind, part, raw: bool = False)
     return found
 
 
-def _consistent(exercise: Exercise, fn, cases: list[Case], mistakes: list[Mistake]) -> list[Mistake]:
+def _consistent(exercise: Exercise, outcome, cases: Sequence[Case], mistakes: list[Mistake]) -> list[Mistake]:
     """Of several mistakes that explain one case, keep those that explain the others too."""
     kept = list(mistakes)
-    for case in cases:
-        try:
-            got = _call(fn, case)
-        except Exception:
+    for index, case in enumerate(cases):
+        returned, got = outcome(index)
+        if not returned:
             continue
         outputs = exercise.outputs if not isinstance(exercise.outputs, Kind) else (("", exercise.outputs),)
         still = []

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..functional import conv2d as _conv2d
 from ..functional import conv2d_backward as _conv2d_backward
-from ._core import Case, Exercise, Mistake
+from ._core import NO_LIBRARY_HELP, Case, Exercise, Mistake
 from ._kinds import ArrayKind
 
 __all__ = ["PAD2D", "CONV2D_FORWARD", "CONV2D_BACKWARD"]
@@ -59,6 +59,7 @@ PAD2D = Exercise(
                 lambda x, p: np.pad(_f64(x), [(0, 0), (0, 0), (p, p), (p, p)], mode="edge")),
     ),
     outputs=ArrayKind("(N, C, H+2P, W+2P)"),
+    forbid=NO_LIBRARY_HELP,
 )
 
 
@@ -142,6 +143,7 @@ CONV2D_FORWARD = Exercise(
                 lambda x, w, b, s, p: _forward(x, _f64(w).transpose(0, 1, 3, 2), b, s, p)),
     ),
     outputs=ArrayKind("(N, F, OH, OW)"),
+    forbid=NO_LIBRARY_HELP,
 )
 
 
@@ -189,4 +191,5 @@ CONV2D_BACKWARD = Exercise(
                 "has the shape of x", _dx_padded),
     ),
     outputs=(("dx", ArrayKind("(N, C, H, W)")), ("dw", ArrayKind("(F, C, KH, KW)")), ("db", ArrayKind("(F,)"))),
+    forbid=NO_LIBRARY_HELP,
 )

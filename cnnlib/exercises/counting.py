@@ -15,6 +15,63 @@ from ._kinds import IntKind, IntListKind
 __all__ = ["DENSE_PARAMS", "CONV_OUTPUT_SIZE", "CONV_LAYER_PARAMS", "INCEPTION_PARAMS", "OUTPUT_SHAPES"]
 
 
+# --- hidden cases: random sizes, each a valid layer -----------------------------
+
+def _i(rng, low: int, high: int) -> int:
+    return int(rng.integers(low, high + 1))
+
+
+def _bias_kwargs(rng) -> dict:
+    return {"bias": bool(rng.integers(0, 2))}
+
+
+def _random_layer(rng, size: int) -> tuple[int, int, int]:
+    """(kernel, stride, padding) of a layer whose window fits an input of `size`."""
+    padding = _i(rng, 0, 3)
+    kernel = _i(rng, 1, min(11, size + 2 * padding))
+    return kernel, _i(rng, 1, 4), padding
+
+
+def _hidden_dense(rng):
+    return [Case(f"hidden sizes {n}", (_i(rng, 1, 5000), _i(rng, 1, 1000)), _bias_kwargs(rng)) for n in range(1, 6)]
+
+
+def _hidden_out_size(rng):
+    cases = []
+    for n in range(1, 9):
+        size, dilation = _i(rng, 1, 300), _i(rng, 1, 3)
+        padding = _i(rng, 0, 3)
+        kernel = _i(rng, 1, max(1, min(11, (size + 2 * padding - 1) // dilation + 1)))
+        cases.append(Case(f"hidden sizes {n}", (size, kernel),
+                          {"stride": _i(rng, 1, 4), "padding": padding, "dilation": dilation}))
+    return cases
+
+
+def _hidden_conv_params(rng):
+    return [Case(f"hidden sizes {n}", (_i(rng, 1, 512), _i(rng, 1, 512), _i(rng, 1, 11)), _bias_kwargs(rng))
+            for n in range(1, 6)]
+
+
+def _hidden_inception(rng):
+    return [Case(f"hidden sizes {n}", tuple(_i(rng, 1, 512) for _ in range(7))) for n in range(1, 5)]
+
+
+def _hidden_output_shapes(rng):
+    cases = []
+    for n in range(1, 6):
+        size = _i(rng, 8, 256)
+        first = size
+        layers = []
+        for _ in range(_i(rng, 1, 6)):
+            k, s, p = _random_layer(rng, size)
+            size = (size + 2 * p - k) // s + 1
+            layers.append((k, s, p))
+            if size < 2:
+                break
+        cases.append(Case(f"hidden stack {n} ({len(layers)} layers)", (first, layers)))
+    return cases
+
+
 # --- chapter 1: a dense layer -------------------------------------------------
 
 def _dense_params(in_features, out_features, bias=True):
@@ -35,7 +92,7 @@ DENSE_PARAMS = Exercise(
     name="dense_params", chapter=1,
     summary="parameters of a fully connected layer",
     signature="dense_params(in_features, out_features, bias=True) -> int",
-    reference=_dense_params, make_cases=_dense_cases,
+    reference=_dense_params, make_cases=_dense_cases, make_hidden=_hidden_dense,
     mistakes=(
         Mistake("no-bias", "you left out the biases: a dense layer has one bias per output unit, "
                 "added when bias=True", lambda i, o, bias=True: i * o),
@@ -48,6 +105,7 @@ DENSE_PARAMS = Exercise(
                 lambda i, o, bias=True: i + o + (o if bias else 0)),
     ),
     outputs=IntKind(),
+    forbid=("cnnlib",),
 )
 
 
@@ -77,7 +135,7 @@ CONV_OUTPUT_SIZE = Exercise(
     name="conv_output_size", chapter=3,
     summary="output size of a convolution along one axis",
     signature="conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> int",
-    reference=_out_size, make_cases=_out_size_cases,
+    reference=_out_size, make_cases=_out_size_cases, make_hidden=_hidden_out_size,
     mistakes=(
         Mistake("no-plus-one", "you forgot the '+ 1': the first window sits at position 0, and (H + 2P - K) / S "
                 "counts only the steps after it",
@@ -98,6 +156,7 @@ CONV_OUTPUT_SIZE = Exercise(
                 lambda h, k, stride=1, padding=0, dilation=1: (h + 2 * padding - dilation * k) // stride + 1),
     ),
     outputs=IntKind(),
+    forbid=("cnnlib",),
 )
 
 
@@ -122,7 +181,7 @@ CONV_LAYER_PARAMS = Exercise(
     name="conv_layer_params", chapter=4,
     summary="parameters of a convolution layer",
     signature="conv_layer_params(in_channels, out_channels, kernel_size, bias=True) -> int",
-    reference=_conv_params, make_cases=_conv_params_cases,
+    reference=_conv_params, make_cases=_conv_params_cases, make_hidden=_hidden_conv_params,
     mistakes=(
         Mistake("no-bias", "you left out the biases: one per filter (out_channels of them) when bias=True",
                 lambda c, f, k, bias=True: f * c * k * k),
@@ -136,6 +195,7 @@ CONV_LAYER_PARAMS = Exercise(
                 lambda c, f, k, bias=True: f * c * k * k + (f * c if bias else 0)),
     ),
     outputs=IntKind(),
+    forbid=("cnnlib",),
 )
 
 
@@ -175,7 +235,7 @@ INCEPTION_PARAMS = Exercise(
     name="inception_params", chapter=9,
     summary="parameters of an Inception module with 1x1 reductions",
     signature="inception_params(in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj) -> int",
-    reference=_inception, make_cases=_inception_cases,
+    reference=_inception, make_cases=_inception_cases, make_hidden=_hidden_inception,
     mistakes=(
         Mistake("no-bias", "you left out the biases: every convolution (the 1x1 ones too) has one bias per output channel",
                 _no_bias),
@@ -190,6 +250,7 @@ INCEPTION_PARAMS = Exercise(
                 lambda cin, c1, c3r, c3, c5r, c5, pp: _inception(cin, c1, c3r, c3, c5r, c5, pp) - 16 * c5r * c5),
     ),
     outputs=IntKind(),
+    forbid=("cnnlib",),
 )
 
 
@@ -241,7 +302,7 @@ OUTPUT_SHAPES = Exercise(
     name="output_shapes", chapter=9,
     summary="output size of every layer of a stack",
     signature="output_shapes(input_hw, layers) -> list[int]  (layers: list of (kernel, stride, padding))",
-    reference=_output_shapes, make_cases=_output_shapes_cases,
+    reference=_output_shapes, make_cases=_output_shapes_cases, make_hidden=_hidden_output_shapes,
     mistakes=(
         Mistake("not-chained", "each layer's input is the previous layer's output: feed the size you just computed "
                 "into the next layer, not input_hw", _not_chained),
@@ -252,4 +313,5 @@ OUTPUT_SHAPES = Exercise(
         Mistake("stride-ignored", "stride ignored: a layer with stride S divides the size by about S", _stride_ignored),
     ),
     outputs=IntListKind(),
+    forbid=("cnnlib",),
 )

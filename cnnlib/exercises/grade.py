@@ -1,16 +1,15 @@
 """Grade a submission: ``python -m cnnlib.exercises grade SUBMISSION``.
 
-The submission (a ``.py`` file or an ``.ipynb`` notebook) is executed in a
-child process (:mod:`cnnlib.exercises._runner`) with a time limit. Every
-function it defines whose name is an exercise's name (``def pad2d`` for
-``check_pad2d``; see ``python -m cnnlib.exercises list``) is graded by that
-exercise's checker. The child writes each result to a file as soon as it
-has it, so a submission that raises, loops forever, prints megabytes or
-exits costs only the exercises it had not reached: they score 0 with the
-reason.
+The trust boundary: the submission (``.py`` files or ``.ipynb`` notebooks)
+runs in a sandbox (:mod:`cnnlib.exercises._sandbox`) beside a small harness
+that only calls its functions on the inputs of each case and sends back the
+outputs. Expected values, checkers, hints and scores exist only here, in
+the grading process, which judges the outputs as a checker does
+(:func:`cnnlib.exercises._core.judge`). Besides the public cases, every run
+adds hidden cases drawn from a random seed kept in the report.
 
-This isolates a buggy submission, not a malicious one: run untrusted code
-in a container.
+The maximum score is the assignment's: the exercises named by `only`
+(every exercise by default), whatever the submission defines.
 """
 
 from __future__ import annotations
@@ -18,183 +17,208 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
+import secrets
 from pathlib import Path
 
+from ._core import Case, judge, passed_line
+from ._harness import encode_frame
+from ._hidden import hidden_cases
+from ._policy import imported_modules
+from ._report import format_table
+from ._sandbox import ChildRun, Limits, library_paths, run
 from .catalog import EXERCISES, by_name
 
-__all__ = ["grade", "format_table", "discover"]
+__all__ = ["grade", "format_table", "select", "read_units", "OPTIONAL_LIBRARIES"]
 
-OUTPUT_LIMIT = 20_000       # bytes of the child's raw output read back
-FILE_SIZE_LIMIT = 20 << 20  # the child may not write files larger than this (its raw output included)
-
-_DEF = re.compile(r"^[ \t]*def[ \t]+(\w+)[ \t]*\(|^(\w+)[ \t]*=[ \t]*lambda\b", re.MULTILINE)
-
-
-def discover(source: str) -> list[str]:
-    """Exercise names a submission's source defines, in chapter order."""
-    defined = {a or b for a, b in _DEF.findall(source)}
-    return [e.name for e in EXERCISES if e.name in defined]
+#: libraries the sandbox offers when no exercise of the assignment forbids them (and they are installed)
+OPTIONAL_LIBRARIES = ("scipy", "torch", "tensorflow", "jax")
+SOURCE_LIMIT = 2 << 20  # bytes of one submitted file
 
 
-def _source_text(path: Path) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix != ".ipynb":
-        return text
-    try:
-        cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError):
-        return ""
-    return "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
-
-
-def _limit_file_size() -> None:  # runs in the child, before exec
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def _run_child(path: Path, names: list[str], timeout: float, check_timeout: float, workdir: Path):
-    results, output = workdir / "results.jsonl", workdir / "output.txt"
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONIOENCODING="utf-8")
-    # -P: the submission's folder is not put first on sys.path, so a file there named numpy.py or
-    # cnnlib.py cannot replace the real modules (the runner adds the folder after importing them)
-    command = [sys.executable, "-P", "-m", "cnnlib.exercises._runner", str(path), str(results),
-               "--names", ",".join(names), "--check-timeout", str(min(check_timeout, timeout))]
-    posix = os.name == "posix"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=path.parent, env=env, start_new_session=posix,
-                                preexec_fn=_limit_file_size if posix else None)
-        try:
-            returncode, timed_out = proc.wait(timeout=timeout), False
-        except subprocess.TimeoutExpired:
-            if posix:  # the whole process group: the submission may have started processes of its own
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-            returncode, timed_out = proc.wait(), True
-    events = []
-    if results.exists():
-        for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:  # the last line, cut short when the child died
-                break
-    with open(output, "rb") as out:
-        raw = out.read(OUTPUT_LIMIT).decode("utf-8", errors="replace")
-    return events, returncode, timed_out, raw
-
-
-def grade(submission: str | os.PathLike, *, only: list[str] | None = None,
-          timeout: float = 60.0, check_timeout: float = 10.0) -> dict:
-    """Grade one submission and return the report (what ``--json`` writes).
-
-    Parameters
-    ----------
-    submission : path to a ``.py`` or ``.ipynb`` file
-    only : exercise names (``pad2d`` or ``check_pad2d``) or chapters (``ch3``)
-        Grade these, and score a missing function 0. By default every
-        exercise whose function the submission defines is graded.
-    timeout : seconds for the whole submission (loading and every checker)
-    check_timeout : seconds for loading, and for each checker
-    """
-    path = Path(submission).resolve()
-    names = _select(only) if only else discover(_source_text(path))
-    report: dict = {"submission": str(path), "timeout": timeout, "check_timeout": check_timeout,
-                    "exercises": [], "problems": [], "points": 0, "max_points": len(names)}
-    if not names:
-        report["problems"].append({"where": "submission", "error": "no function named after an exercise; "
-                                   "run `python -m cnnlib.exercises list` for the names"})
-        return report
-    with tempfile.TemporaryDirectory(prefix="cnnlib-grade-") as tmp:
-        events, returncode, timed_out, raw = _run_child(path, names, timeout, check_timeout, Path(tmp))
-    done = {e["name"]: e for e in events if e.get("event") == "exercise"}
-    for event in events:
-        if event.get("event") == "loaded":
-            report["problems"].extend(event["problems"])
-    begun = [e["name"] for e in events if e.get("event") == "begin"]
-    running = begun[-1] if begun and begun[-1] not in done else None
-    if timed_out:
-        how = f"the submission ran out of time ({timeout:g} s in all)"
-    else:
-        how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-        how = f"the submission's process ended ({how}; os._exit?)"
-    for name in names:
-        exercise = by_name(name)
-        entry = {"name": name, "chapter": exercise.chapter, "checker": exercise.checker_name}
-        if name in done:
-            entry.update({k: done[name].get(k) for k in ("status", "message", "seconds")})
-        elif name == running:
-            status = "timeout" if timed_out else "error"
-            entry.update({"status": status, "message": f"{exercise.checker_name}: {how} while your function ran",
-                          "seconds": None})
-        else:
-            when = "while loading" if not any(e.get("event") == "loaded" for e in events) else "before this exercise"
-            entry.update({"status": "not run", "message": f"not graded: {how} {when}", "seconds": None})
-        entry["points"] = 1 if entry["status"] == "passed" else 0
-        entry["max_points"] = 1
-        report["exercises"].append(entry)
-    report["points"] = sum(e["points"] for e in report["exercises"])
-    report["timed_out"] = timed_out
-    report["exit_code"] = returncode
-    final = [e for e in events if e.get("event") == "done"]
-    report["output"] = final[0]["output"] if final else raw
-    report["output_dropped_chars"] = final[0]["dropped"] if final else None
-    return report
-
-
-def _select(only: list[str]) -> list[str]:
+def select(only: list[str] | None) -> list[str]:
+    """Exercise names from names (``pad2d``, ``check_pad2d``) and chapters (``ch3``); all by default."""
+    if not only:
+        return [e.name for e in EXERCISES]
     chosen: list[str] = []
     for item in only:
-        for token in filter(None, (t.strip() for t in item.split(","))):
+        for token in filter(None, (t.strip() for t in re.split(r"[,\s]+", item))):
             chapter = re.fullmatch(r"ch0*(\d+)", token)
             picked = [e.name for e in EXERCISES if e.chapter == int(chapter.group(1))] if chapter else [by_name(token).name]
+            if chapter and not picked:
+                raise KeyError(f"no exercise in chapter {chapter.group(1)}")
             chosen += [n for n in picked if n not in chosen]
     return chosen
 
 
-def _summary(entry: dict) -> str:
-    """One line for the table: the hint if there is one, else what went wrong."""
-    message = entry.get("message") or ""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if entry["status"] == "passed":
-        return lines[0].split(": ", 1)[-1] if lines else "passed"
-    case = re.search(r"case (\d+) of (\d+)", lines[0]) if lines else None
-    prefix = f"case {case.group(1)}/{case.group(2)}: " if case else ""
-    hints = [line.removeprefix("hint: ") for line in lines[1:] if line.startswith("hint:")]
-    body = hints[0] if hints else (lines[1] if len(lines) > 1 else (lines[0] if lines else ""))
-    return prefix + body
+def read_assignment(path: str | os.PathLike) -> list[str]:
+    """An assignment file: exercise names or chapters, by line or comma; '#' starts a comment."""
+    text = Path(path).read_text(encoding="utf-8")
+    return select([line.split("#", 1)[0] for line in text.splitlines() if line.split("#", 1)[0].strip()])
 
 
-def format_table(report: dict, width: int = 120) -> str:
-    """The score table the grading command prints, then the full message of every failure."""
-    header = ("exercise", "ch", "status", "points", "message")
-    rows = [(e["name"], str(e["chapter"]), e["status"], f"{e['points']}/{e['max_points']}", _summary(e))
-            for e in report["exercises"]]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+def _strip_magics(source: str) -> str:
+    """IPython-only lines (%magic, !shell, a %%cell magic header) become `pass`."""
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        lines = lines[1:]
+    return "\n".join(re.sub(r"^(\s*)[%!].*$", r"\1pass", line) for line in lines)
 
-    def line(cells) -> str:
-        text = "  ".join([cells[0].ljust(widths[0]), cells[1].rjust(widths[1]), cells[2].ljust(widths[2]),
-                          cells[3].rjust(widths[3]), cells[4]]).rstrip()
-        return text if len(text) <= width else text[:width - 3] + "..."
 
-    rule = line(["-" * w for w in widths] + ["-------"])
-    out = [f"grading {Path(report['submission']).name}: {report['points']} of {report['max_points']} points", "",
-           line(header), rule] + [line(r) for r in rows]
-    out += [rule, line(("total", "", "", f"{report['points']}/{report['max_points']}", ""))]
-    for problem in report["problems"]:
-        out.append(f"note: {problem['where']}: {problem['error']}")
-    if report.get("output_dropped_chars"):
-        out.append(f"note: the submission printed {report['output_dropped_chars']:,} characters more than the "
-                   "report keeps")
-    for entry in report["exercises"]:
-        if entry["status"] not in ("passed", "missing") and entry.get("message"):
-            out += ["", f"{entry['name']}:"] + ["  " + m for m in entry["message"].splitlines()]
-    return "\n".join(out)
+def read_units(paths: list[Path]) -> tuple[list[tuple[str, str, str]], list[dict]]:
+    """(filename, where, source) of each code unit of the files, and the problems reading them."""
+    units, problems = [], []
+    several = len(paths) > 1
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(SOURCE_LIMIT + 1)
+        except OSError as exc:
+            problems.append({"where": path.name, "error": f"cannot read it: {exc.strerror}"})
+            continue
+        if len(raw) > SOURCE_LIMIT:
+            problems.append({"where": path.name, "error": f"larger than {SOURCE_LIMIT:,} bytes: not graded"})
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        if path.suffix != ".ipynb":
+            units.append((path.name, path.name if several else "module", text))
+            continue
+        try:
+            cells = [c for c in json.loads(text).get("cells", []) if c.get("cell_type") == "code"]
+        except (ValueError, AttributeError) as exc:
+            problems.append({"where": path.name if several else "notebook", "error": f"cannot read the notebook: {exc}"})
+            continue
+        for i, cell in enumerate(cells, start=1):
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else str(source)
+            name = f"<cell {i}>" if not several else f"<{path.name} cell {i}>"
+            units.append((name, name, _strip_magics(source)))
+    return units, problems
+
+
+def _forbidden(exercise, imports: dict[str, list[str]]) -> str | None:
+    used = [(m, imports[m][0]) for m in exercise.forbid if m in imports]
+    if not used:
+        return None
+    what = "; ".join(f"{m} ({where})" for m, where in used)
+    return (f"{exercise.checker_name}: this exercise asks for your own implementation, without "
+            f"{', '.join(exercise.forbid)}; the submission imports {what}")
+
+
+def grade(submission, *, only: list[str] | None = None, timeout: float = 60.0, check_timeout: float = 10.0,
+          seed: int | None = None, sandbox: bool = True, limits: Limits | None = None,
+          names: list[str] | None = None) -> dict:
+    """Grade one submission (a path, or a list of paths graded together) and return the report.
+
+    Parameters
+    ----------
+    submission : path or list of paths to ``.py`` / ``.ipynb`` files
+    only : exercise names (``pad2d`` or ``check_pad2d``) or chapters (``ch3``);
+        the assignment: every exercise of it counts, a missing function scores 0
+        (default: every exercise of the course). `names`, if given, is the
+        already resolved list and wins over `only`.
+    timeout : wall seconds for the whole submission
+    check_timeout : seconds for loading it, and for each exercise
+    seed : the random seed of the hidden cases (default: a fresh one, kept in the report)
+    sandbox : run in bubblewrap (False: in a plain child process, for trusted code only)
+    """
+    paths = [Path(p).resolve() for p in (submission if isinstance(submission, (list, tuple)) else [submission])]
+    names = names or select(only)
+    seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
+    limits = limits or Limits(timeout=timeout, check_timeout=min(check_timeout, timeout))
+    exercises = [by_name(n) for n in names]
+    units, problems = read_units(paths)
+    imports = imported_modules(units)
+    forbidden_everywhere = {m for e in exercises for m in e.forbid}
+    allowed = [m for m in OPTIONAL_LIBRARIES if m not in forbidden_everywhere]
+    libraries = library_paths(["numpy"] + allowed)
+
+    cases: dict[str, tuple[list[Case], int]] = {}
+    job = encode_frame({"units": units, "limit": limits.check_timeout, "limits": limits.rlimits()})
+    for exercise in exercises:
+        public = exercise.make_cases()
+        every = public + hidden_cases(exercise, seed)
+        cases[exercise.name] = (every, len(public))
+        job += encode_frame({"name": exercise.name},
+                            {"cases": [(c.args, list(c.kwargs.items())) for c in every]})
+    child = run(job, limits, libraries, sandbox=sandbox) if units else ChildRun(frames=[{"ev": "done"}])
+
+    report: dict = {"submission": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
+                    "seed": seed, "assignment": names, "sandbox": sandbox,
+                    "limits": {"timeout": limits.timeout, "check_timeout": limits.check_timeout,
+                               "memory_bytes": limits.memory, "processes": limits.processes},
+                    "exercises": [], "problems": list(problems)}
+    for frame in child.frames:
+        if frame.get("ev") == "loaded" and isinstance(frame.get("problems"), list):
+            report["problems"] += [{"where": str(p.get("where", "?"))[:80], "error": str(p.get("error", "?"))[:2000]}
+                                   for p in frame["problems"] if isinstance(p, dict)]
+    if child.broken:
+        report["problems"].append({"where": "grading", "error": child.broken})
+    for exercise in exercises:
+        every, n_public = cases[exercise.name]
+        entry = {"name": exercise.name, "chapter": exercise.chapter, "checker": exercise.checker_name}
+        entry.update(_verdict(exercise, every, n_public, child, limits, _forbidden(exercise, imports)))
+        entry["points"] = 1 if entry["status"] == "passed" else 0
+        entry["max_points"] = 1
+        report["exercises"].append(entry)
+    report["points"] = sum(e["points"] for e in report["exercises"])
+    report["max_points"] = len(report["exercises"])
+    report["timed_out"] = child.timed_out
+    report["exit_code"] = child.returncode
+    report["output"] = child.printed
+    report["output_dropped_chars"] = child.printed_dropped
+    report["grader_error"] = child.failed_to_start if units else None
+    if not units and not problems:
+        report["problems"].append({"where": "submission", "error": "no code in the submission"})
+    return report
+
+
+def _verdict(exercise, every: list[Case], n_public: int, child: ChildRun, limits: Limits,
+             forbidden: str | None) -> dict:
+    """Status and message of one exercise, from the frames the child sent back."""
+    name = exercise.name
+    mine = [f for f in child.frames if f.get("name") == name]
+    outcomes: dict[int, tuple] = {}
+    seconds = 0.0
+    if forbidden:
+        return {"status": "forbidden", "message": forbidden, "seconds": None}
+    for frame in mine:
+        if frame.get("ev") == "missing":
+            return {"status": "missing", "message": str(frame.get("why", ""))[:300], "seconds": None}
+        if frame.get("ev") == "timeout":
+            return {"status": "timeout", "seconds": None,
+                    "message": f"{exercise.checker_name} timed out: your function ran for more than "
+                               f"{limits.check_timeout:g} s"}
+        if frame.get("ev") == "case" and isinstance(frame.get("case"), int) and 0 <= frame["case"] < len(every):
+            seconds += float(frame.get("seconds") or 0) if isinstance(frame.get("seconds"), (int, float)) else 0
+            if "raised" in frame:
+                outcomes[frame["case"]] = (False, (str(frame["raised"])[:60], str(frame.get("message", ""))[:1000]))
+            elif "unencodable" in frame:
+                outcomes[frame["case"]] = (False, ("a result the grader cannot read", str(frame["unencodable"])[:300]))
+            else:
+                outcomes[frame["case"]] = (True, frame["values"].get("result"))
+    received = 0
+    while received in outcomes:
+        received += 1
+    if received == len(every) or (received and not outcomes[received - 1][0]):  # all, or up to a raise
+        failure = judge(exercise, every, lambda i: outcomes.get(i, (False, ("", "not run"))), n_public)
+        if failure is None:
+            return {"status": "passed", "message": passed_line(exercise, n_public, len(every) - n_public),
+                    "seconds": round(seconds, 3)}
+        return {"status": "failed", "message": failure[1], "seconds": round(seconds, 3)}
+    if child.failed_to_start:
+        return {"status": "error", "message": "not graded: the sandbox did not start (see grader_error)", "seconds": None}
+    loaded = any(f.get("ev") == "loaded" for f in child.frames)
+    begun = any(f.get("ev") == "begin" for f in mine)
+    if child.timed_out:
+        how = f"the submission ran out of time ({limits.timeout:g} s in all)"
+    elif child.broken:
+        how = child.broken
+    else:
+        code = child.returncode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        how = f"the submission's process ended ({how}; os._exit?)"
+    if begun:
+        return {"status": "timeout" if child.timed_out else "error", "seconds": None,
+                "message": f"{exercise.checker_name}: {how} while your function ran"}
+    when = "while loading" if not loaded else "before this exercise"
+    return {"status": "not run", "message": f"not graded: {how} {when}", "seconds": None}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Case, Exercise, Mistake
+from ._core import NO_LIBRARY_HELP, Case, Exercise, Mistake
 from ._kinds import ArrayKind, FloatKind
 
 __all__ = ["RELU_BACKWARD", "SOFTMAX_CROSS_ENTROPY"]
@@ -60,6 +60,7 @@ RELU_BACKWARD = Exercise(
                 lambda d, x: np.maximum(_f64(x), 0)),
     ),
     outputs=ArrayKind("(same shape as x)"),
+    forbid=NO_LIBRARY_HELP,
 )
 
 
@@ -138,4 +139,5 @@ SOFTMAX_CROSS_ENTROPY = Exercise(
                 _wrong_axis),
     ),
     outputs=(("loss", FloatKind()), ("dlogits", ArrayKind("(N, K)"))),
+    forbid=NO_LIBRARY_HELP,
 )

@@ -10,12 +10,13 @@ import numpy as np
 
 from ..functional import avg_pool2d, avg_pool2d_backward, max_pool2d_backward
 from ..functional import max_pool2d as _max_pool2d
-from ._core import Case, Exercise, Mistake
+from ._core import NO_LIBRARY_HELP, Case, Exercise, Mistake
+from ._hidden import distinct_integers
 from ._kinds import ArrayKind
 
 __all__ = ["MAX_POOL2D", "MAX_POOL2D_BACKWARD"]
 
-_SEED_002 = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.float64).reshape(1, 1, 4, 4)
+_EXAMPLE_4X4 = np.array([[1, 2, 1, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 4, 0, 1]], dtype=np.float64).reshape(1, 1, 4, 4)
 
 _GEOMETRIES = [  # x shape, kernel_size, stride, what
     ((2, 3, 6, 4), 2, 2, "float64"),
@@ -53,7 +54,7 @@ def _pool(x, kernel_size, stride):
 
 
 def _forward_cases():
-    cases = [Case("the 4x4 example of seed 002, kernel_size 2, stride 2", (_SEED_002, 2, 2))]
+    cases = [Case("the 4x4 example of chapter 6, kernel_size 2, stride 2", (_EXAMPLE_4X4, 2, 2))]
     for x, k, s, what in _inputs(606):
         cases.append(Case(f"x {x.shape}, kernel_size {k}, stride {s}, {what}", (x, k, s)))
     return cases
@@ -63,7 +64,7 @@ MAX_POOL2D = Exercise(
     name="max_pool2d", chapter=6,
     summary="max pooling forward",
     signature="max_pool2d(x, kernel_size, stride) -> y  (x: (N, C, H, W), y: (N, C, OH, OW))",
-    reference=_pool, make_cases=_forward_cases,
+    reference=_pool, make_cases=_forward_cases, make_hidden=distinct_integers(_forward_cases),
     mistakes=(
         Mistake("average", "you averaged each window: max pooling keeps the largest value",
                 lambda x, k, s: avg_pool2d(_f64(x), k, s, backend="im2col")),
@@ -85,6 +86,7 @@ MAX_POOL2D = Exercise(
                 lambda x, k, s: -_pool(-_f64(x), k, s)),
     ),
     outputs=ArrayKind("(N, C, OH, OW)"),
+    forbid=NO_LIBRARY_HELP,
 )
 
 
@@ -96,7 +98,7 @@ def _pool_back(dout, x, kernel_size, stride):
 
 def _backward_cases():
     rng = np.random.default_rng(616)
-    cases = [Case("the 4x4 example of seed 002, kernel_size 2, stride 2", (np.arange(1.0, 5.0).reshape(1, 1, 2, 2), _SEED_002, 2, 2))]
+    cases = [Case("the 4x4 example of chapter 6, kernel_size 2, stride 2", (np.arange(1.0, 5.0).reshape(1, 1, 2, 2), _EXAMPLE_4X4, 2, 2))]
     shared = rng.standard_normal((1, 1, 5, 5))
     shared[0, 0, 2, 2] = 10.0  # the maximum of all four overlapping windows
     inputs = _inputs(617)
@@ -146,7 +148,7 @@ MAX_POOL2D_BACKWARD = Exercise(
     name="max_pool2d_backward", chapter=6,
     summary="max pooling backward: route each gradient to its window's maximum",
     signature="max_pool2d_backward(dout, x, kernel_size, stride) -> dx  (dout: (N, C, OH, OW), dx: (N, C, H, W))",
-    reference=_pool_back, make_cases=_backward_cases,
+    reference=_pool_back, make_cases=_backward_cases, make_hidden=distinct_integers(_backward_cases),
     mistakes=(
         Mistake("every-element", "max-pool gradient sent to every element of the window: only the maximum (the "
                 "argmax) received the value in the forward pass, so only it gets dout; the others get 0",
@@ -162,4 +164,5 @@ MAX_POOL2D_BACKWARD = Exercise(
                 "window's gradient", _argmax_mask),
     ),
     outputs=ArrayKind("(N, C, H, W)"),
+    forbid=NO_LIBRARY_HELP,
 )

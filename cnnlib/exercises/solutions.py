@@ -91,7 +91,7 @@ def conv_layer_params(in_channels, out_channels, kernel_size, bias=True):
 # --- chapter 5 ----------------------------------------------------------------
 
 def im2col(x, filter_h, filter_w, stride=1, pad=0):
-    """Seed 002's im2col: rows (n, oh, ow), columns (c, kh, kw)."""
+    """im2col as in chapter 5: rows (n, oh, ow), columns (c, kh, kw)."""
     n, c, h, w = x.shape
     out_h = (h + 2 * pad - filter_h) // stride + 1
     out_w = (w + 2 * pad - filter_w) // stride + 1

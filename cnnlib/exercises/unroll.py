@@ -1,4 +1,4 @@
-"""Exercises on im2col and col2im (chapter 5), in seed 002's layout.
+"""Exercises on im2col and col2im (chapter 5), in the layout of chapter 5.
 
 ``im2col(x, filter_h, filter_w, stride=1, pad=0)`` returns one row per
 output pixel, ordered (n, oh, ow), and one column per input value of the
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..im2col import col2im as _col2im
 from ..im2col import im2col as _im2col
-from ._core import Case, Exercise, Mistake
+from ._core import NO_LIBRARY_HELP, Case, Exercise, Mistake
 from ._kinds import ArrayKind
 
 __all__ = ["IM2COL", "COL2IM"]
@@ -73,11 +73,11 @@ def _one_side(x, fh, fw, stride=1, pad=0):
 
 IM2COL = Exercise(
     name="im2col", chapter=5,
-    summary="unroll every patch into a row (seed 002's im2col)",
+    summary="unroll every patch into a row (rows per patch, columns (C, FH, FW))",
     signature="im2col(x, filter_h, filter_w, stride=1, pad=0) -> col  (col: (N*OH*OW, C*FH*FW))",
     reference=_ref_im2col, make_cases=_im2col_cases,
     mistakes=(
-        Mistake("columns-fh-fw-c", "your columns are in (FH, FW, C) order; seed 002's layout is (C, FH, FW): "
+        Mistake("columns-fh-fw-c", "your columns are in (FH, FW, C) order; the layout of chapter 5 is (C, FH, FW): "
                 "build col as (N, C, FH, FW, OH, OW), then transpose(0, 4, 5, 1, 2, 3)",
                 lambda x, fh, fw, stride=1, pad=0: _reordered(x, fh, fw, stride, pad, (0, 1, 2, 4, 5, 3))),
         Mistake("rows-ow-oh", "your rows are in (N, OW, OH) order: the row of output pixel (oh, ow) of image n is "
@@ -99,6 +99,7 @@ IM2COL = Exercise(
                 lambda x, fh, fw, stride=1, pad=0: _ref_im2col(x, fw, fh, stride, pad)),
     ),
     outputs=ArrayKind("(N*OH*OW, C*FH*FW)"),
+    forbid=NO_LIBRARY_HELP,
 )
 
 
@@ -122,7 +123,7 @@ def _ref_col2im(col, x_shape, filter_h, filter_w, stride=1, pad=0):
 
 
 def _overwrite(col, x_shape, fh, fw, stride=1, pad=0):
-    """Seed 002's col2im loop with '=' where '+=' belongs."""
+    """The col2im loop with '=' where '+=' belongs."""
     n, c, h, w = x_shape
     oh, ow = _out_hw(x_shape, fh, fw, stride, pad)
     col6 = np.asarray(col, dtype=np.float64).reshape(n, oh, ow, c, fh, fw).transpose(0, 3, 4, 5, 1, 2)
@@ -158,11 +159,12 @@ COL2IM = Exercise(
         Mistake("cropped-wrong-side", "you cropped the wrong rows and columns: the image sits in the middle of the "
                 "padded array, at img[:, :, pad:H + pad, pad:W + pad]",
                 lambda col, s, fh, fw, stride=1, pad=0: _uncropped(col, s, fh, fw, stride, pad)[:, :, :s[2], :s[3]]),
-        Mistake("columns-fh-fw-c", "you read the columns in (FH, FW, C) order; seed 002's layout is (C, FH, FW): "
+        Mistake("columns-fh-fw-c", "you read the columns in (FH, FW, C) order; the layout of chapter 5 is (C, FH, FW): "
                 "reshape to (N, OH, OW, C, FH, FW), then transpose(0, 3, 4, 5, 1, 2)",
                 lambda col, s, fh, fw, stride=1, pad=0: _ref_col2im(
                     np.asarray(col).reshape(-1, fh, fw, s[1]).transpose(0, 3, 1, 2).reshape(np.shape(col)),
                     s, fh, fw, stride, pad)),
     ),
     outputs=ArrayKind("(N, C, H, W)"),
+    forbid=NO_LIBRARY_HELP,
 )
