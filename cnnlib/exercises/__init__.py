@@ -21,6 +21,8 @@ Reference solutions live in :mod:`cnnlib.exercises.solutions`.
 from .catalog import EXERCISES, by_name
 from .checkers import (
     CHECKERS,
+    check_batchnorm_backward,
+    check_batchnorm_forward,
     check_col2im,
     check_conv1d,
     check_conv1d_backward_dw,
@@ -52,4 +54,5 @@ __all__ = [
     "check_conv1d_backward_dw", "check_conv2d_backward",
     "check_relu_backward", "check_softmax_cross_entropy",
     "check_inception_params", "check_output_shapes",
+    "check_batchnorm_forward", "check_batchnorm_backward",
 ]

@@ -47,6 +47,8 @@ check_relu_backward = _make_checker(by_name("relu_backward"))
 check_softmax_cross_entropy = _make_checker(by_name("softmax_cross_entropy"))
 check_inception_params = _make_checker(by_name("inception_params"))
 check_output_shapes = _make_checker(by_name("output_shapes"))
+check_batchnorm_forward = _make_checker(by_name("batchnorm_forward"))
+check_batchnorm_backward = _make_checker(by_name("batchnorm_backward"))
 
 CHECKERS: dict[str, Callable[[Callable[..., Any]], None]] = {
     e.checker_name: globals()[e.checker_name] for e in EXERCISES

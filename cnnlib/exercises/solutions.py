@@ -14,7 +14,7 @@ __all__ = [
     "dense_params", "conv1d", "correlate2d", "convolve2d", "conv_output_size", "pad2d",
     "conv2d_forward", "conv_layer_params", "im2col", "col2im", "max_pool2d", "max_pool2d_backward",
     "conv1d_backward_dw", "conv2d_backward", "relu_backward", "softmax_cross_entropy",
-    "inception_params", "output_shapes",
+    "inception_params", "output_shapes", "batchnorm_forward", "batchnorm_backward",
 ]
 
 
@@ -217,3 +217,27 @@ def output_shapes(input_hw, layers):
         size = (size + 2 * padding - kernel) // stride + 1
         sizes.append(size)
     return sizes
+
+
+# --- chapter 10 ---------------------------------------------------------------
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Per channel: normalise over the batch and the pixels, then scale and shift."""
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)  # biased: divided by m = N H W
+    xhat = (x - mu) / np.sqrt(var + eps)
+    return gamma.reshape(1, -1, 1, 1) * xhat + beta.reshape(1, -1, 1, 1)
+
+
+def batchnorm_backward(dout, x, gamma, eps=1e-5):
+    """dx = gamma / (m sigma) (m dout - sum(dout) - xhat sum(dout xhat)), sums over (N, H, W)."""
+    axes = (0, 2, 3)
+    m = x.shape[0] * x.shape[2] * x.shape[3]
+    mu = x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - mu) / sigma
+    dbeta = dout.sum(axis=axes)
+    dgamma = (dout * xhat).sum(axis=axes)
+    g = gamma.reshape(1, -1, 1, 1)
+    dx = g / (m * sigma) * (m * dout - dbeta.reshape(1, -1, 1, 1) - xhat * dgamma.reshape(1, -1, 1, 1))
+    return dx, dgamma, dbeta
