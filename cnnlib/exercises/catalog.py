@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._core import Exercise
 from .batched import CONV2D_BACKWARD, CONV2D_FORWARD, PAD2D
 from .counting import CONV_LAYER_PARAMS, CONV_OUTPUT_SIZE, DENSE_PARAMS, INCEPTION_PARAMS, OUTPUT_SHAPES
+from .efficient import CONV_TRANSPOSE1D, CONV_TRANSPOSE_OUTPUT_SIZE, SEPARABLE_MACS
 from .losses import RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY
 from .pooling import MAX_POOL2D, MAX_POOL2D_BACKWARD
 from .signals import CONV1D, CONV1D_BACKWARD_DW, CONVOLVE2D, CORRELATE2D
@@ -27,6 +28,7 @@ EXERCISES: tuple[Exercise, ...] = (
     CONV1D_BACKWARD_DW, CONV2D_BACKWARD,           # 7 Backpropagation
     RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY,          # 8 Training
     INCEPTION_PARAMS, OUTPUT_SHAPES,               # 9 Architectures
+    SEPARABLE_MACS, CONV_TRANSPOSE_OUTPUT_SIZE, CONV_TRANSPOSE1D,  # 12 Efficient and inverse convolutions
 )
 
 

@@ -47,6 +47,9 @@ check_relu_backward = _make_checker(by_name("relu_backward"))
 check_softmax_cross_entropy = _make_checker(by_name("softmax_cross_entropy"))
 check_inception_params = _make_checker(by_name("inception_params"))
 check_output_shapes = _make_checker(by_name("output_shapes"))
+check_separable_macs = _make_checker(by_name("separable_macs"))
+check_conv_transpose_output_size = _make_checker(by_name("conv_transpose_output_size"))
+check_conv_transpose1d = _make_checker(by_name("conv_transpose1d"))
 
 CHECKERS: dict[str, Callable[[Callable[..., Any]], None]] = {
     e.checker_name: globals()[e.checker_name] for e in EXERCISES
