@@ -30,6 +30,8 @@ from .checkers import (
     check_conv2d_forward,
     check_conv_layer_params,
     check_conv_output_size,
+    check_conv_transpose1d,
+    check_conv_transpose_output_size,
     check_convolve2d,
     check_correlate2d,
     check_dense_params,
@@ -40,6 +42,7 @@ from .checkers import (
     check_output_shapes,
     check_pad2d,
     check_relu_backward,
+    check_separable_macs,
     check_softmax_cross_entropy,
 )
 
@@ -55,4 +58,5 @@ __all__ = [
     "check_relu_backward", "check_softmax_cross_entropy",
     "check_inception_params", "check_output_shapes",
     "check_batchnorm_forward", "check_batchnorm_backward",
+    "check_separable_macs", "check_conv_transpose_output_size", "check_conv_transpose1d",
 ]

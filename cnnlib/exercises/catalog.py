@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._core import Exercise
 from .batched import CONV2D_BACKWARD, CONV2D_FORWARD, PAD2D
 from .counting import CONV_LAYER_PARAMS, CONV_OUTPUT_SIZE, DENSE_PARAMS, INCEPTION_PARAMS, OUTPUT_SHAPES
+from .efficient import CONV_TRANSPOSE1D, CONV_TRANSPOSE_OUTPUT_SIZE, SEPARABLE_MACS
 from .losses import RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY
 from .normalization import BATCHNORM_BACKWARD, BATCHNORM_FORWARD
 from .pooling import MAX_POOL2D, MAX_POOL2D_BACKWARD
@@ -29,6 +30,7 @@ EXERCISES: tuple[Exercise, ...] = (
     RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY,          # 8 Training
     INCEPTION_PARAMS, OUTPUT_SHAPES,               # 9 Architectures
     BATCHNORM_FORWARD, BATCHNORM_BACKWARD,         # 10 Deeper networks
+    SEPARABLE_MACS, CONV_TRANSPOSE_OUTPUT_SIZE, CONV_TRANSPOSE1D,  # 12 Efficient and inverse convolutions
 )
 
 

@@ -49,6 +49,9 @@ check_inception_params = _make_checker(by_name("inception_params"))
 check_output_shapes = _make_checker(by_name("output_shapes"))
 check_batchnorm_forward = _make_checker(by_name("batchnorm_forward"))
 check_batchnorm_backward = _make_checker(by_name("batchnorm_backward"))
+check_separable_macs = _make_checker(by_name("separable_macs"))
+check_conv_transpose_output_size = _make_checker(by_name("conv_transpose_output_size"))
+check_conv_transpose1d = _make_checker(by_name("conv_transpose1d"))
 
 CHECKERS: dict[str, Callable[[Callable[..., Any]], None]] = {
     e.checker_name: globals()[e.checker_name] for e in EXERCISES

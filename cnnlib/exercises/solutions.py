@@ -241,3 +241,27 @@ def batchnorm_backward(dout, x, gamma, eps=1e-5):
     g = gamma.reshape(1, -1, 1, 1)
     dx = g / (m * sigma) * (m * dout - dbeta.reshape(1, -1, 1, 1) - xhat * dgamma.reshape(1, -1, 1, 1))
     return dx, dgamma, dbeta
+
+
+# --- chapter 12 ---------------------------------------------------------------
+
+def separable_macs(in_channels, out_channels, kernel_size, size, stride=1, padding=0):
+    """Depthwise: C filters of K x K, one per channel; pointwise: C x F weights; both per output pixel."""
+    out = (size + 2 * padding - kernel_size) // stride + 1
+    depthwise = in_channels * kernel_size * kernel_size * out * out
+    pointwise = in_channels * out_channels * out * out
+    return depthwise, pointwise
+
+
+def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    """The convolution's shape rule solved for the input, plus the rows output_padding adds."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+
+
+def conv_transpose1d(x, w, stride=1):
+    """Scatter: input value i adds x[i] * w to the outputs i*S .. i*S + K - 1."""
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    y = np.zeros((len(x) - 1) * stride + len(w))
+    for i, value in enumerate(x):
+        y[i * stride:i * stride + len(w)] += value * w
+    return y
