@@ -132,7 +132,7 @@ def test_only_selects_chapters_and_scores_missing_functions_zero(tmp_path):
 
 def test_select_names_chapters_and_everything():
     assert select(["ch3", "check_relu_backward, pad2d"]) == ["conv_output_size", "pad2d", "relu_backward"]
-    assert len(select(None)) == 23
+    assert len(select(None)) == 25
     with pytest.raises(KeyError, match="no exercise named 'conv9d'"):
         select(["conv9d"])
 
@@ -228,7 +228,7 @@ def test_usage_errors_exit_with_status_2(tmp_path, args, message):
 def test_list_command_counts_exercises_and_mistakes(tmp_path):
     run = _cli("list", cwd=tmp_path)
     assert run.returncode == 0
-    assert re.search(r"^23 exercises, \d+ diagnosed mistakes$", run.stdout, re.MULTILINE)
+    assert re.search(r"^25 exercises, \d+ diagnosed mistakes$", run.stdout, re.MULTILINE)
 
 
 def test_a_cnnlib_py_beside_the_submission_does_not_replace_the_grader(tmp_path):

@@ -21,8 +21,10 @@ Reference solutions live in :mod:`cnnlib.exercises.solutions`.
 from .catalog import EXERCISES, by_name
 from .checkers import (
     CHECKERS,
+    check_basic_block_forward,
     check_batchnorm_backward,
     check_batchnorm_forward,
+    check_bottleneck_params,
     check_col2im,
     check_conv1d,
     check_conv1d_backward_dw,
@@ -58,5 +60,6 @@ __all__ = [
     "check_relu_backward", "check_softmax_cross_entropy",
     "check_inception_params", "check_output_shapes",
     "check_batchnorm_forward", "check_batchnorm_backward",
+    "check_bottleneck_params", "check_basic_block_forward",
     "check_separable_macs", "check_conv_transpose_output_size", "check_conv_transpose1d",
 ]

@@ -13,6 +13,7 @@ from .counting import CONV_LAYER_PARAMS, CONV_OUTPUT_SIZE, DENSE_PARAMS, INCEPTI
 from .efficient import CONV_TRANSPOSE1D, CONV_TRANSPOSE_OUTPUT_SIZE, SEPARABLE_MACS
 from .losses import RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY
 from .normalization import BATCHNORM_BACKWARD, BATCHNORM_FORWARD
+from .residual import BASIC_BLOCK_FORWARD, BOTTLENECK_PARAMS
 from .pooling import MAX_POOL2D, MAX_POOL2D_BACKWARD
 from .signals import CONV1D, CONV1D_BACKWARD_DW, CONVOLVE2D, CORRELATE2D
 from .unroll import COL2IM, IM2COL
@@ -30,6 +31,7 @@ EXERCISES: tuple[Exercise, ...] = (
     RELU_BACKWARD, SOFTMAX_CROSS_ENTROPY,          # 8 Training
     INCEPTION_PARAMS, OUTPUT_SHAPES,               # 9 Architectures
     BATCHNORM_FORWARD, BATCHNORM_BACKWARD,         # 10 Deeper networks
+    BOTTLENECK_PARAMS, BASIC_BLOCK_FORWARD,        # 11 Residual networks
     SEPARABLE_MACS, CONV_TRANSPOSE_OUTPUT_SIZE, CONV_TRANSPOSE1D,  # 12 Efficient and inverse convolutions
 )
 

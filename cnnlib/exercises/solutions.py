@@ -15,6 +15,7 @@ __all__ = [
     "conv2d_forward", "conv_layer_params", "im2col", "col2im", "max_pool2d", "max_pool2d_backward",
     "conv1d_backward_dw", "conv2d_backward", "relu_backward", "softmax_cross_entropy",
     "inception_params", "output_shapes", "batchnorm_forward", "batchnorm_backward",
+    "bottleneck_params", "basic_block_forward",
 ]
 
 
@@ -241,6 +242,32 @@ def batchnorm_backward(dout, x, gamma, eps=1e-5):
     g = gamma.reshape(1, -1, 1, 1)
     dx = g / (m * sigma) * (m * dout - dbeta.reshape(1, -1, 1, 1) - xhat * dgamma.reshape(1, -1, 1, 1))
     return dx, dgamma, dbeta
+
+
+# --- chapter 11 ---------------------------------------------------------------
+
+def bottleneck_params(in_channels, mid_channels, out_channels, stride=1, bias=False, batchnorm=True):
+    """1x1, 3x3 and 1x1 convolutions, each with its BatchNorm, plus a projection when the shape changes."""
+    def conv_bn(c_in, c_out, k):
+        weights = c_out * c_in * k * k + (c_out if bias else 0)
+        return weights + (2 * c_out if batchnorm else 0)  # gamma and beta; running stats are not learned
+
+    total = conv_bn(in_channels, mid_channels, 1) + conv_bn(mid_channels, mid_channels, 3)
+    total += conv_bn(mid_channels, out_channels, 1)
+    if stride != 1 or in_channels != out_channels:
+        total += conv_bn(in_channels, out_channels, 1)  # the projection shortcut
+    return total
+
+
+def basic_block_forward(x, w1, w2, w_proj=None, stride=1):
+    """relu(conv3x3(relu(conv3x3(x, stride)), 1) + shortcut(x)); the shortcut is x or a strided 1x1 conv."""
+    h = np.maximum(conv2d_forward(x, w1, np.zeros(w1.shape[0]), stride, 1), 0)
+    body = conv2d_forward(h, w2, np.zeros(w2.shape[0]), 1, 1)
+    if w_proj is None:
+        shortcut = x
+    else:
+        shortcut = conv2d_forward(x, w_proj, np.zeros(w_proj.shape[0]), stride, 0)
+    return np.maximum(body + shortcut, 0)
 
 
 # --- chapter 12 ---------------------------------------------------------------
