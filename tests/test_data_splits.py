@@ -59,7 +59,7 @@ def test_parts_are_pairwise_disjoint_by_index():
 
 def test_every_digit_keeps_its_share(parts, everything):
     share = np.bincount(everything[1], minlength=10) / len(everything[1])
-    for x, y in parts:
+    for _, y in parts:
         counts = np.bincount(y, minlength=10)
         expected = share * len(y)
         assert np.all(np.abs(counts - expected) <= 2.0), (counts, expected.round(1))

@@ -385,7 +385,7 @@ def pad2d(x, padding):
     return x
 """
     report = attack(source)
-    line = next(l for l in report["output"].splitlines() if l.startswith("pids"))
+    line = next(t for t in report["output"].splitlines() if t.startswith("pids"))
     assert str(os.getpid()) not in line.split("parent")[0].split(", ") or os.getpid() < 4
     assert max(int(p) for p in line.split("[")[1].split("]")[0].split(", ")) < 10  # its own namespace only
 

@@ -324,11 +324,11 @@ def test_receptive_field_squares_match_autograd(layers):
     ax = fig.axes[0]
     squares = {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith("field:")}
     assert len(squares) == len(layers)
-    for l in range(len(layers)):
-        side = _field_by_gradient(specs[:l + 1], 24)
-        square = squares[f"field:{l}"]
+    for k in range(len(layers)):
+        side = _field_by_gradient(specs[:k + 1], 24)
+        square = squares[f"field:{k}"]
         assert square.get_width() == side and square.get_height() == side
-        assert any(t.endswith(f"sees {side}×{side}") and t.startswith(f"layer {l + 1} ") for t in _texts(fig))
+        assert any(t.endswith(f"sees {side}×{side}") and t.startswith(f"layer {k + 1} ") for t in _texts(fig))
     _assert_texts_inside(fig)
 
 

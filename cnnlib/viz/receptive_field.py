@@ -1,6 +1,6 @@
 """Receptive-field growth through a stack of layers, drawn on the input grid.
 
-Unit (0, 0) of layer l (no padding) depends on the input rows and columns
+Unit (0, 0) of layer k (no padding) depends on the input rows and columns
 ``0 .. r_l - 1``, where ``r_l`` is :func:`cnnlib.shapes.receptive_field`'s
 answer; the figure outlines one such square per layer, nested, on a grid of
 input pixels.
@@ -81,23 +81,22 @@ def plot_receptive_field(layers: Sequence, input_size: int, *, dpi: float = 100)
     if fields[-1] > input_size:
         raise ValueError(f"the last layer sees {fields[-1]}×{fields[-1]} input pixels, more than input_size "
                          f"{input_size}; draw a larger input or fewer layers")
-    legend = [f"layer {l + 1} ({_describe(spec)}): sees {r}×{r}" for l, (spec, r) in enumerate(zip(specs, fields))]
+    legend = [f"layer {k + 1} ({_describe(spec)}): sees {r}×{r}" for k, (spec, r) in enumerate(zip(specs, fields))]
     legend_w = 0.45 + max(len(line) for line in legend) * 0.075
     grid_in = min(4.2, MAX_WIDTH_IN - legend_w - 0.3, 0.32 * input_size)
-    cell = grid_in / input_size
     width = grid_in + legend_w + 0.3
     height = max(grid_in, _LINE * (len(legend) + 1)) + 0.75
     fig = plt.figure(figsize=(width, height), dpi=dpi)
     ax = fig.add_axes((0.1 / width, 0.15 / height, grid_in / width, grid_in / height))
-    for l in reversed(range(len(fields))):  # largest first, so each smaller square stays visible
-        r = fields[l]
-        ax.add_patch(Rectangle((0, 0), r, r, facecolor=tint(color(l), 0.3), edgecolor="none"))
+    for k in reversed(range(len(fields))):  # largest first, so each smaller square stays visible
+        r = fields[k]
+        ax.add_patch(Rectangle((0, 0), r, r, facecolor=tint(color(k), 0.3), edgecolor="none"))
     for r in range(input_size):  # the pixel grid over the fills
         for c in range(input_size):
             ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="#9a9a9a", linewidth=0.5))
-    for l in reversed(range(len(fields))):
-        patch = Rectangle((0, 0), fields[l], fields[l], fill=False, edgecolor=color(l), linewidth=2.2)
-        patch.set_gid(f"field:{l}")
+    for k in reversed(range(len(fields))):
+        patch = Rectangle((0, 0), fields[k], fields[k], fill=False, edgecolor=color(k), linewidth=2.2)
+        patch.set_gid(f"field:{k}")
         ax.add_patch(patch)
     ax.set_xlim(-0.05, input_size + 0.05)
     ax.set_ylim(input_size + 0.05, -0.05)
@@ -106,10 +105,10 @@ def plot_receptive_field(layers: Sequence, input_size: int, *, dpi: float = 100)
     fig.text(0.1 / width, 1 - 0.3 / height, f"Receptive field of unit (0, 0), on a {input_size}×{input_size} input",
              ha="left", va="center", fontsize=10, fontweight="bold")
     x0 = (grid_in + 0.3) / width
-    for l, line in enumerate(legend):
-        y = 1 - (0.75 + l * _LINE) / height
+    for k, line in enumerate(legend):
+        y = 1 - (0.75 + k * _LINE) / height
         fig.patches.append(Rectangle((x0, y - 0.06 / height), 0.16 / width, 0.12 / height, transform=fig.transFigure,
-                                     facecolor=tint(color(l), 0.3), edgecolor=color(l), linewidth=1.5, figure=fig))
+                                     facecolor=tint(color(k), 0.3), edgecolor=color(k), linewidth=1.5, figure=fig))
         fig.text(x0 + 0.25 / width, y, line, ha="left", va="center", fontsize=_TEXT_PT, color=EDGE)
     alt = (f"Receptive-field growth on a {input_size}×{input_size} input grid: nested squares anchored at the top-left "
            f"pixel show how many input pixels one unit sees after each of {len(fields)} layers: "
