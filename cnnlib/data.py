@@ -173,7 +173,8 @@ def load_mnist(
     return x, y
 
 
-def train_val_split(images: np.ndarray, labels: np.ndarray, val_size: int = 2000, seed: int = 0):
+def train_val_split(images: np.ndarray, labels: np.ndarray, val_size: int = 2000,
+                    seed: int | np.random.Generator = 0):
     """Split arrays into a training and a validation part, deterministically.
 
     Stratified: every class keeps (to within one image) its share in both
@@ -261,5 +262,5 @@ def load_mnist_splits(val_size: int = 1000, test_size: int = 2000, seed: int = 0
     # first, then the validation part from what is left.
     rng = np.random.default_rng(seed)
     rest, test = train_val_split(images, labels, val_size=test_size, seed=rng)
-    train, val = train_val_split(*rest, val_size=val_size, seed=rng)
+    train, val = train_val_split(rest[0], rest[1], val_size=val_size, seed=rng)
     return train, val, test

@@ -70,7 +70,7 @@ def test_the_maximum_is_the_assignments_not_what_the_submission_defines(tmp_path
     report = grade(_write(tmp_path, "one.py", GOOD), only=["pad2d", "dense_params"])
     assert (report["points"], report["max_points"]) == (1, 2)
     everything = grade(_write(tmp_path, "all.py", GOOD))  # no --only: the whole course
-    assert (everything["points"], everything["max_points"]) == (3, 21)
+    assert (everything["points"], everything["max_points"]) == (3, 25)
     assert _statuses(everything)["im2col"] == "missing"
 
 

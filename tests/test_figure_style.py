@@ -95,7 +95,7 @@ BOOK_FIGURES = {
     "GoogLeNet": lambda: viz.plot_architecture(GoogLeNet(width=0.25), (3, 224, 224)),
 }
 # Public names of cnnlib.viz that do not draw a figure.
-NOT_FIGURES = {"animation_html", "classic_kernels", "overlap_counts", "unrolled_nbytes", "setup_notebook"}
+NOT_FIGURES = {"animation_html", "classic_kernels", "get_alt", "overlap_counts", "set_alt", "unrolled_nbytes", "setup_notebook"}
 
 
 def _public_functions() -> list[str]:

@@ -172,8 +172,7 @@ def test_training_figures_draw_what_they_are_given():
     assert [ax.get_title() for ax in fig.axes] == ["2 → 0", "4 → 0"]
     with pytest.raises(ValueError, match="no misclassified"):
         viz.plot_misclassified(images, np.array([1, 2, 3, 4]), np.array([1, 2, 3, 4]))
-    fig = viz.plot_feature_maps(images[0], [("conv", np.zeros((3, 24, 24))), ("fc", np.zeros(10))], max_maps=8)
-    assert len(fig.axes) == 3 * 3  # three rows (input, conv, fc), as many columns as the widest row
+    # plot_feature_maps' layout is tested in tests/test_viz_training.py
     with pytest.raises(ValueError, match="one sample"):
         viz.plot_feature_maps(images[0], [("conv", np.zeros((1, 3, 24, 24)))])
     plt.close("all")

@@ -18,11 +18,14 @@ Inputs reach these functions already validated by
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._validation import Pair, as_int
+
+if TYPE_CHECKING:  # the annotation only: the backends are passed in, never imported here
+    from .._backend import Backend
 
 __all__ = ["check_groups", "grouped_conv2d", "grouped_conv2d_backward"]
 
@@ -56,7 +59,7 @@ def _slices(groups: int, channels: int, filters: int) -> list[tuple[slice, slice
     return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(groups)]
 
 
-def grouped_conv2d(impl: ModuleType, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+def grouped_conv2d(impl: Backend, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                    stride: Pair, padding: Pair, dilation: Pair, groups: int) -> np.ndarray:
     """``conv2d`` with `groups` on backend module `impl`.
 
@@ -75,7 +78,7 @@ def grouped_conv2d(impl: ModuleType, x: np.ndarray, weight: np.ndarray, bias: np
     return y
 
 
-def grouped_conv2d_backward(impl: ModuleType, dout: np.ndarray, x: np.ndarray, weight: np.ndarray,
+def grouped_conv2d_backward(impl: Backend, dout: np.ndarray, x: np.ndarray, weight: np.ndarray,
                             stride: Pair, padding: Pair, dilation: Pair, groups: int):
     """Gradients of :func:`grouped_conv2d`: ``(dx (N, C, H, W), dweight (F, C/groups, K_H, K_W), dbias (F,))``."""
     dx = np.empty(x.shape, dtype=x.dtype)

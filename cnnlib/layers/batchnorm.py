@@ -135,8 +135,7 @@ class _BatchNorm(Layer):
         rv[...] = (1 - f) * rv + f * unbiased
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._cache)
-        xhat, inv_std, axes, m, training = self._cache
+        xhat, inv_std, axes, m, training = self._need_forward(self._cache)
         if dout.shape != xhat.shape:
             raise ValueError(f"dout has shape {dout.shape}; the forward output had shape {xhat.shape}")
         dout = dout.astype(xhat.dtype, copy=False)

@@ -66,9 +66,9 @@ class Linear(Layer):
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._x)
+        x = self._need_forward(self._x)
         weight = self.params["weight"]
-        self.grads["weight"] = matmul(dout.T, self._x).astype(weight.dtype, copy=False)
+        self.grads["weight"] = matmul(dout.T, x).astype(weight.dtype, copy=False)
         if "bias" in self.params:
             self.grads["bias"] = dout.sum(axis=0).astype(weight.dtype, copy=False)
         return matmul(dout, weight)

@@ -33,8 +33,7 @@ class GlobalAvgPool2d(Layer):
         return x.mean(axis=(2, 3))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._need_forward(self._hw)
-        h, w = self._hw
+        h, w = self._need_forward(self._hw)
         # Each of the H*W inputs of a channel moved its mean by 1/(H*W).
         grad = dout[:, :, None, None] / dout.dtype.type(h * w)
         return np.ascontiguousarray(np.broadcast_to(grad, (*dout.shape, h, w)))

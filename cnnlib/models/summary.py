@@ -61,7 +61,7 @@ class Summary:
         """The table as text (what :func:`summary` prints)."""
         with_macs = self.show_macs and len(self.macs) == len(self.rows) and bool(self.rows)
         header = ("Layer", "Type", "Output shape", "Params") + (("MACs",) if with_macs else ())
-        body = [(name, desc, format_shape(shape), f"{params:,}") for name, desc, shape, params in self.rows]
+        body: list[tuple[str, ...]] = [(name, desc, format_shape(shape), f"{params:,}") for name, desc, shape, params in self.rows]
         if with_macs:
             body = [row + (_short(m),) for row, m in zip(body, self.macs)]
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]

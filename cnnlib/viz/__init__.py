@@ -19,6 +19,8 @@ from .volumes import conv_volumes_animation, plot_conv_volumes  # noqa: E402,F40
 from .transposed import plot_transposed_conv  # noqa: E402,F401
 from .receptive_field import plot_receptive_field  # noqa: E402,F401
 from ._display import setup_notebook  # noqa: E402,F401
+# For figures a chapter or a learner draws with matplotlib directly.
+from ._style import get_alt, set_alt  # noqa: E402,F401
 
 # Inside an IPython kernel, show figures at 2x pixel density with their alt text
 # (cnnlib.viz._display explains what changes); outside IPython this does nothing.
