@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -50,18 +49,6 @@ def _parse(argv):
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads (default 2)")
     parser.add_argument("--tuned", action="store_true", help="re-execute with run.py's tuning variables set")
     return parser.parse_args(argv)
-
-
-def _ensure_environment(args) -> None:
-    """With --tuned, re-execute with run.py's tuning variables: glibc and OpenBLAS read them only at start-up."""
-    sys.path.insert(0, str(HERE))
-    from run import ENV_DEFAULTS
-
-    missing = {k: v for k, v in ENV_DEFAULTS.items() if k not in os.environ}
-    if not args.tuned or not missing:
-        return
-    os.environ.update(missing)
-    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def torch_epoch(model, optimizer, x, y, order, batch_size: int):
@@ -126,14 +113,15 @@ def contenders(batch_size: int = 100):
 
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    _ensure_environment(args)
     sys.path.insert(0, str(HERE))
+    import timing
+
+    if args.tuned:
+        timing.reexec_tuned(__file__)
 
     import cnnlib.functional.numba_backend  # first, as in a learner's process: it starts numba's threads
     import numba
     import torch
-
-    import timing
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/modern.py [--quick] [--json PATH] [--only NAME ...]
+    .venv/bin/python benchmarks/modern.py [--quick] [--tuned] [--json PATH] [--only NAME ...]
 
 Workloads, float32, forward + backward (gradients of the input and of every
 parameter), MobileNet- and ResNet-sized:
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -44,20 +43,8 @@ def _parse(argv):
     parser.add_argument("--json", type=Path, default=HERE / "results" / "modern.json", help="where to write the results")
     parser.add_argument("--only", nargs="*", default=None, help="run only workloads whose name contains one of these")
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads (default 2)")
-    parser.add_argument("--no-env", action="store_true", help="keep the process environment as it is")
+    parser.add_argument("--tuned", action="store_true", help="re-execute with run.py's tuning variables set")
     return parser.parse_args(argv)
-
-
-def _ensure_environment(args) -> None:
-    """Re-execute with run.py's environment settings: glibc and OpenBLAS read them only at start-up."""
-    sys.path.insert(0, str(HERE))
-    from run import ENV_DEFAULTS
-
-    missing = {k: v for k, v in ENV_DEFAULTS.items() if k not in os.environ}
-    if args.no_env or not missing:
-        return
-    os.environ.update(missing)
-    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def _conv_contenders(x_shape, w_shape, padding, groups):
@@ -156,13 +143,15 @@ def workloads():
 
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    _ensure_environment(args)
     sys.path.insert(0, str(HERE))  # run as a script: make the sibling modules importable
+    import timing
+
+    if args.tuned:
+        timing.reexec_tuned(__file__)
 
     import numba
     import torch
 
-    import timing
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)

@@ -46,12 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ENV_DEFAULTS = {
-    "OPENBLAS_THREAD_TIMEOUT": "4",
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),  # glibc's maximum
-    "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024),
-    "OMP_WAIT_POLICY": "passive",
-}
+from timing import TUNED_ENV  # run as a script: the sibling module is importable
+
 HERE = Path(__file__).resolve().parent
 BUSY_LOOP = "while True: pass"
 
@@ -75,9 +71,9 @@ def _parse(argv):
 
 def environment(kind: str, cpu_name: str | None = None) -> dict[str, str]:
     """The process environment of a plain or a tuned run."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_DEFAULTS}
+    env = {k: v for k, v in os.environ.items() if k not in TUNED_ENV}
     if kind == "tuned":
-        env.update(ENV_DEFAULTS)
+        env.update(TUNED_ENV)
     if cpu_name:
         env["NUMBA_CPU_NAME"] = cpu_name
         env.pop("NUMBA_CPU_FEATURES", None)

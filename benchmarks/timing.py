@@ -21,6 +21,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+# The "tuned" environment: variables a learner's plain python does not have,
+# which glibc, OpenBLAS and libgomp read only at start-up.
+TUNED_ENV = {
+    "OPENBLAS_THREAD_TIMEOUT": "4",
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),  # glibc's maximum
+    "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024),
+    "OMP_WAIT_POLICY": "passive",
+}
+
+
+def reexec_tuned(script: str) -> None:
+    """Re-execute `script` with :data:`TUNED_ENV` set, unless it is set already."""
+    missing = {k: v for k, v in TUNED_ENV.items() if k not in os.environ}
+    if not missing:
+        return
+    os.environ.update(missing)
+    os.execv(sys.executable, [sys.executable, os.path.abspath(script), *sys.argv[1:]])
+
+
 # Settings that change timings on this machine; reported with every result.
 ENV_VARS = ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
             "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS",
