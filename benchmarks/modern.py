@@ -19,9 +19,9 @@ Contenders, in the same run and in interleaved rounds (``timing.race``):
 ``torch`` (2 threads), ``numpy-im2col`` (cnnlib on its NumPy backend, the
 baseline) and ``cnnlib-numba`` (the default backend). BatchNorm has one
 implementation, in NumPy, whatever the backend: its two cnnlib columns time
-the same code. Grouped convolutions run the backend once per group, so the
-depthwise layer makes 128 backend calls per pass (a dedicated depthwise
-kernel is the way to make it fast).
+the same code. The depthwise layer runs the numba backend's depthwise
+kernels (one parallel loop over image x channel); the NumPy baseline runs
+its backend once per group, 128 calls per pass.
 
 Process settings and threads as in ``benchmarks/run.py``. Results go to
 ``results/modern.json`` (git-ignored).

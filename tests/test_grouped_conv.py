@@ -24,6 +24,7 @@ from helpers import SETTINGS, assert_close, t
 ALL_BACKENDS = ["naive", "im2col", "numba"]
 DTYPES = [np.float32, np.float64]
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
+TOL_F64 = dict(rtol=1e-10, atol=1e-12)
 FEW = settings(max_examples=10, **SETTINGS)
 
 
@@ -179,3 +180,68 @@ def test_conv2d_layer_describes_and_checks_its_new_arguments():
         Conv2d(4, 6, 3, groups=4)
     with pytest.raises(ValueError, match="dilated to 5x5"):
         Conv2d(1, 1, 3, dilation=2).output_shape((1, 4, 4))
+
+
+# --------------------------------------------------------------------------
+# The numba backend's depthwise kernels (groups == C, any channel multiplier)
+# --------------------------------------------------------------------------
+
+
+@st.composite
+def depthwise_cases(draw):
+    """Depthwise geometries: groups = C, F = C * multiplier, strides, padding and dilation mixed."""
+    case = draw(grouped_cases())
+    c = draw(st.integers(1, 6))
+    return dict(case, n=draw(st.integers(1, 3)), c=c, groups=c, f=c * draw(st.integers(1, 3)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40, **SETTINGS)
+@given(case=depthwise_cases())
+def test_numba_depthwise_kernels_vs_torch(case, dtype):
+    _check(case, "numba", dtype)
+
+
+def test_numba_depthwise_runs_one_kernel_not_one_call_per_channel(monkeypatch):
+    """groups = C must reach the depthwise kernels: the per-group fallback would also be right, only slow."""
+    from cnnlib.functional import numba_backend
+
+    def no_dense_call(*args, **kwargs):
+        raise AssertionError("a depthwise layer fell back to one dense call per channel")
+
+    x, w = np.random.default_rng(0).standard_normal((2, 4, 6, 6)), np.random.default_rng(1).standard_normal((8, 1, 3, 3))
+    expected = conv2d(x, w, groups=4, backend="im2col")
+    monkeypatch.setattr(numba_backend, "conv2d", no_dense_call)
+    monkeypatch.setattr(numba_backend, "conv2d_backward", no_dense_call)
+    np.testing.assert_allclose(conv2d(x, w, groups=4, backend="numba"), expected, **TOL_F64)
+    conv2d_backward(np.ones_like(expected), x, w, groups=4, backend="numba")
+
+
+def test_numba_depthwise_backward_vs_finite_differences():
+    case = dict(n=2, c=3, f=6, groups=3, size=(7, 6), kernel=(3, 2), stride=(2, 1), padding=(1, 1),
+                dilation=(1, 2), seed=5)
+    x, w, b = _arrays(case, np.float64)
+    kw = _kw(case)
+    dout = np.random.default_rng(0).standard_normal(conv2d(x, w, b, **kw).shape)
+    dx, dw, db = conv2d_backward(dout, x, w, **kw)
+    np.testing.assert_allclose(dx, numerical_gradient_array(lambda v: conv2d(v, w, b, **kw), x, dout), **FD_TOL)
+    np.testing.assert_allclose(dw, numerical_gradient_array(lambda v: conv2d(x, v, b, **kw), w, dout), **FD_TOL)
+    np.testing.assert_allclose(db, numerical_gradient_array(lambda v: conv2d(x, w, v, **kw), b, dout), **FD_TOL)
+
+
+def test_numba_depthwise_is_bit_identical_for_any_thread_count():
+    import numba
+
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((3, 16, 20, 20)).astype(np.float32), rng.standard_normal((32, 1, 3, 3)).astype(np.float32)
+    dout = rng.standard_normal((3, 32, 20, 20)).astype(np.float32)
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            results.append((conv2d(x, w, groups=16, padding=1), *conv2d_backward(dout, x, w, groups=16, padding=1)))
+    finally:
+        numba.set_num_threads(before)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

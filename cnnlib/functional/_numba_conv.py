@@ -284,7 +284,7 @@ def input_grad(dout, weight, offsets, length, dx, rows, pitch, sh, sw, ph, pw): 
         outside the planes (pixels no window reaches).
     """
     n_images, n_filters = dout.shape[0], dout.shape[1]
-    channels, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
+    channels = dx.shape[1]
     plane = sh * sw * rows * pitch
     n_tiles = (length + TILE - 1) // TILE
     tile = (length + n_tiles - 1) // n_tiles
@@ -310,18 +310,32 @@ def input_grad(dout, weight, offsets, length, dx, rows, pitch, sh, sw, ph, pw): 
                 _scatter_one(acc, dout[n, f], weight, f, cs, n_planes, offsets, k0, k1)
                 f += 1
         for q in range(min(n_planes, channels - c0)):
-            phases = acc[q]
-            target = dx[n, c0 + q]
-            for y in range(height):
-                a = (y + ph) % sh
-                u = (y + ph) // sh
-                row = target[y]
-                if u >= rows:  # below the last window: no gradient
-                    row[:] = 0
-                    continue
-                for b in range(sw):
-                    # columns x = v*sw + b - pw of this row live in phase plane (a, b)
-                    v_lo = (pw - b + sw - 1) // sw if pw > b else 0
-                    start = ((a * sw + b) * rows + u) * pitch
-                    for v in range(v_lo, (width - 1 + pw - b) // sw + 1):
-                        row[v * sw + b - pw] = phases[start + v] if v < pitch else 0
+            unshuffle_phases(acc[q], dx[n, c0 + q], rows, pitch, sh, sw, ph, pw)
+
+
+@njit(cache=True)
+def unshuffle_phases(phases, target, rows, pitch, sh, sw, ph, pw):  # pragma: no cover - compiled
+    """Write one channel's phase planes back as an image plane.
+
+    phases : (sh * sw * rows * pitch,)
+        Phase plane (a, b) holds padded rows ``a, a+sh, ...`` and columns
+        ``b, b+sw, ...``, each ``rows x pitch``.
+    target : (H, W)
+        Written in full: ``target[y, x]`` is element ``((y + ph) // sh, (x + pw) // sw)``
+        of phase plane ``((y + ph) % sh, (x + pw) % sw)``, or zero where that lies
+        outside the planes (pixels no window reaches).
+    """
+    height, width = target.shape
+    for y in range(height):
+        a = (y + ph) % sh
+        u = (y + ph) // sh
+        row = target[y]
+        if u >= rows:  # below the last window: no gradient
+            row[:] = 0
+            continue
+        for b in range(sw):
+            # columns x = v*sw + b - pw of this row live in phase plane (a, b)
+            v_lo = (pw - b + sw - 1) // sw if pw > b else 0
+            start = ((a * sw + b) * rows + u) * pitch
+            for v in range(v_lo, (width - 1 + pw - b) // sw + 1):
+                row[v * sw + b - pw] = phases[start + v] if v < pitch else 0

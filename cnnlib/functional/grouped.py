@@ -9,8 +9,11 @@ so the weight is ``(F, C/G, K_H, K_W)`` and the layer has G times fewer
 weights and multiply-accumulates than a dense one. ``G = C`` is a depthwise
 convolution (one filter per channel, MobileNet). The functions here run the
 backend's own ``conv2d`` / ``conv2d_backward`` once per group, so they are
-correct on every backend without a kernel of their own; a depthwise layer
-pays one backend call per channel (a dedicated kernel would be faster).
+correct on every backend without a kernel of their own. A backend may also
+provide ``depthwise_conv2d`` and ``depthwise_conv2d_backward`` (same
+arguments as ``conv2d``, weight ``(F, 1, K_H, K_W)``): when every filter sees
+one channel (``groups = C``) they are used instead of C calls of one
+channel each (the numba backend has such kernels).
 
 Inputs reach these functions already validated by
 :mod:`cnnlib.functional.conv`.
@@ -66,6 +69,8 @@ def grouped_conv2d(impl: Backend, x: np.ndarray, weight: np.ndarray, bias: np.nd
     x : (N, C, H, W); weight : (F, C/groups, K_H, K_W); bias : (F,) or None.
     Returns y : (N, F, O_H, O_W).
     """
+    if weight.shape[1] == 1 and hasattr(impl, "depthwise_conv2d"):
+        return impl.depthwise_conv2d(x, weight, bias, stride, padding, dilation)
     filters = weight.shape[0]
     y = None
     for cs, fs in _slices(groups, x.shape[1], filters):
@@ -81,6 +86,8 @@ def grouped_conv2d(impl: Backend, x: np.ndarray, weight: np.ndarray, bias: np.nd
 def grouped_conv2d_backward(impl: Backend, dout: np.ndarray, x: np.ndarray, weight: np.ndarray,
                             stride: Pair, padding: Pair, dilation: Pair, groups: int):
     """Gradients of :func:`grouped_conv2d`: ``(dx (N, C, H, W), dweight (F, C/groups, K_H, K_W), dbias (F,))``."""
+    if weight.shape[1] == 1 and hasattr(impl, "depthwise_conv2d_backward"):
+        return impl.depthwise_conv2d_backward(dout, x, weight, stride, padding, dilation)
     dx = np.empty(x.shape, dtype=x.dtype)
     dw = np.empty(weight.shape, dtype=x.dtype)
     db = np.empty(weight.shape[0], dtype=x.dtype)

@@ -3,7 +3,8 @@
 Same contract as :mod:`cnnlib.functional.naive` (validated, C-contiguous
 float32/float64 input; stride, padding and dilation as (h, w) pairs). The
 kernels live in ``_numba_layout`` (memory layout), ``_numba_conv`` (forward
-pass, input gradient), ``_numba_wgrad`` (weight gradient), ``_numba_pool``
+pass, input gradient), ``_numba_wgrad`` (weight gradient),
+``_numba_depthwise`` (depthwise convolution, ``groups = C``), ``_numba_pool``
 (max pooling, im2col, col2im) and ``_numba_gemm`` (a matrix product); this
 module plans the memory layout and calls them. Nothing is compiled until a
 function is first called; ``cache=True`` keeps the machine code on disk.
@@ -72,10 +73,10 @@ import numpy as np
 
 from .._geometry import avg_pool_divisors as _divisors
 from .._validation import Pair, output_hw
-from . import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
+from . import _numba_conv, _numba_depthwise, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
 from ._threads import set_linear_blas_threads, thread_policy
 
-__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+__all__ = ["conv2d", "conv2d_backward", "depthwise_conv2d", "depthwise_conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
            "set_linear_blas_threads", "thread_policy"]
 
@@ -225,6 +226,43 @@ def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilatio
     _numba_gemm.matmul(dout_rows, filters, np.zeros(col.shape[1], dtype=x.dtype), dcol)
     dx = col2im(dcol, x.shape, (kh, kw), stride, padding, dilation)
     dbias = dout.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
+    return dx, dweight.reshape(weight.shape), dbias
+
+
+# Depthwise convolution (groups == C): one parallel loop over (image, plane)
+# instead of C backend calls of one channel each (see _numba_depthwise).
+
+
+def depthwise_conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    """conv2d with ``groups = C``: x (N, C, H, W), weight (C*M, 1, KH, KW), bias (C*M,) or None."""
+    n, c, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    if bias is None:
+        bias = np.zeros(n_filters, dtype=x.dtype)
+    src = _phase_planes(x, plan, stride, padding).reshape(n, c, -1)
+    y = np.empty((n, n_filters, *plan.out_hw), dtype=x.dtype)
+    _numba_depthwise.depthwise_forward(src, weight.reshape(n_filters, kh * kw), bias, _tap_offsets(plan, 1), y,
+                                       plan.pitch, n_filters // c)
+    return y
+
+
+def depthwise_conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
+    """Gradients of :func:`depthwise_conv2d`: (dx (N, C, H, W), dweight (C*M, 1, KH, KW), dbias (C*M,))."""
+    n, c, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    oh, ow = plan.out_hw
+    length = (oh - 1) * plan.pitch + ow
+    offsets = _tap_offsets(plan, 1)
+    src = _phase_planes(x, plan, stride, padding).reshape(n, c, -1)
+    dout_wide = _wide(dout, plan.pitch)
+    dx = np.empty((n, c, h, w), dtype=x.dtype)
+    partial = np.empty((n, n_filters, kh * kw + 1), dtype=np.float64)
+    _numba_depthwise.depthwise_backward(dout_wide, src, weight.reshape(n_filters, kh * kw), offsets, length, dx,
+                                        partial, plan.rows, plan.pitch, *stride, *padding, n_filters // c)
+    sums = partial.sum(axis=0)  # over images, in an order fixed by the shapes
+    dweight, dbias = sums[:, :-1].astype(x.dtype), sums[:, -1].astype(x.dtype)
     return dx, dweight.reshape(weight.shape), dbias
 
 
