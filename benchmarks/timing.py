@@ -76,8 +76,17 @@ def _time_once(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+# OpenBLAS's worker threads busy-wait about 0.1 s after each matrix product
+# before they sleep (libgomp's and numba's threads far less): a contender timed
+# right after the NumPy baseline loses a core to them. Measured on AlexNet
+# conv1: cnnlib 65 ms right after the baseline, 35 ms after a 0.12 s pause.
+# A pause alone costs the next call its warm caches (a depthwise layer went
+# from 4 to 8 ms), hence the untimed call after it.
+SETTLE_SECONDS = 0.12
+
+
 def race(contenders: dict[str, Callable[[], object]], *, rounds: int = 15, warmup: int = 2,
-         min_seconds: float = 0.0, max_rounds: int = 200) -> dict[str, Timing]:
+         min_seconds: float = 0.0, max_rounds: int = 200, settle: float = SETTLE_SECONDS) -> dict[str, Timing]:
     """Median wall time of each zero-argument callable, timed in interleaved rounds.
 
     Parameters
@@ -92,6 +101,12 @@ def race(contenders: dict[str, Callable[[], object]], *, rounds: int = 15, warmu
     min_seconds : float
         Keep adding rounds, up to `max_rounds`, until this much time has
         been spent timing: short kernels get more samples.
+    settle : float
+        Before every timed call, an untimed pause of this many seconds and
+        one untimed call: each timed call then starts with the other
+        libraries' worker threads asleep and its own data and clock warm, as
+        in a process that runs only one library (see ``SETTLE_SECONDS``).
+        Not counted in `min_seconds`; 0 turns both off.
 
     Garbage collection is off while timing, as in :mod:`timeit`.
     """
@@ -102,11 +117,16 @@ def race(contenders: dict[str, Callable[[], object]], *, rounds: int = 15, warmu
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
+        timed = 0.0
         done = 0
-        while done < rounds or (time.perf_counter() - start < min_seconds and done < max_rounds):
+        while done < rounds or (timed < min_seconds and done < max_rounds):
             for name, fn in contenders.items():
-                timings[name].runs_ms.append(_time_once(fn))
+                if settle:
+                    time.sleep(settle)
+                    fn()  # untimed: caches and clock back up after the pause
+                ms = _time_once(fn)
+                timings[name].runs_ms.append(ms)
+                timed += ms / 1000
             done += 1
     finally:
         if was_enabled:
