@@ -2,7 +2,7 @@
 
 * numba's OpenMP runtime reports its own settings (``OMP_DISPLAY_ENV=verbose``
   makes libgomp print them when it loads): with cnnlib's policy its spin
-  count is 0 (passive), with the opt-out variable or a user's own setting
+  count is ``_threads.SPIN_COUNT`` (a short spin, then sleep), with the opt-out variable or a user's own setting
   it is what the environment says, and the environment is left as it was.
 * threadpoolctl reports the BLAS thread count inside the Linear layers'
   matrix products (1) and outside them (unchanged).
@@ -51,14 +51,15 @@ def _gomp_setting(stderr: str, name: str) -> str:
     return lines[0]
 
 
-def test_numba_threads_wait_passively_and_the_environment_is_restored():
+def test_numba_threads_spin_briefly_and_the_environment_is_restored():
     report, stderr = _child()
-    assert report["policy"]["numba_wait_policy"] == "passive"
+    assert report["policy"]["numba_wait_policy"] == f"spin {_threads.SPIN_COUNT}, then sleep"
     assert report["env"] == {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}  # nothing left behind
     assert report["policy"]["linear_blas_threads"] == 1
     assert report["policy"]["numba_threads"] == numba.config.NUMBA_DEFAULT_NUM_THREADS  # numba's own default
     if report["policy"]["numba_threading_layer"] == "omp":
-        assert _gomp_setting(stderr, "GOMP_SPINCOUNT") == "0"
+        assert _gomp_setting(stderr, "GOMP_SPINCOUNT") == str(_threads.SPIN_COUNT)
+        assert _gomp_setting(stderr, "OMP_WAIT_POLICY") == "PASSIVE"  # libgomp's name for "unset, spin then sleep"
 
 
 def test_opting_out_leaves_openmp_and_blas_alone():
@@ -67,7 +68,7 @@ def test_opting_out_leaves_openmp_and_blas_alone():
     assert report["policy"]["linear_blas_threads"] is None
     assert report["policy"]["numba_wait_policy"].startswith("untouched")
     if report["policy"]["numba_threading_layer"] == "omp":
-        assert _gomp_setting(stderr, "GOMP_SPINCOUNT") != "0"  # libgomp's default spinning
+        assert _gomp_setting(stderr, "GOMP_SPINCOUNT") not in ("0", str(_threads.SPIN_COUNT))  # libgomp's default
 
 
 def test_a_wait_policy_set_by_the_user_wins():

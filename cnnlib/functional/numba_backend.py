@@ -48,9 +48,10 @@ first.
 What cnnlib sets for speed, and how to opt out
 ----------------------------------------------
 No environment variable is needed: importing this module (or
-``cnnlib.layers``) starts numba's thread pool with a passive OpenMP wait policy (idle threads sleep instead
-of spinning; the variable is set only while numba loads its OpenMP runtime
-and removed again), and the Linear layers' matrix products run with one
+``cnnlib.layers``) starts numba's thread pool with a short OpenMP spin
+count (idle threads spin ``GOMP_SPINCOUNT=10000`` times, well under a
+millisecond, then sleep instead of spinning for milliseconds; the variable
+is set only while numba loads its OpenMP runtime and removed again), and the Linear layers' matrix products run with one
 BLAS thread, so no OpenBLAS thread is left spinning after them (see
 :mod:`cnnlib.functional._threads`). Nothing else in the process changes:
 numba keeps its default thread count, torch and NumPy their own settings.
@@ -80,7 +81,7 @@ __all__ = ["conv2d", "conv2d_backward", "depthwise_conv2d", "depthwise_conv2d_ba
            "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
            "set_linear_blas_threads", "thread_policy"]
 
-# Before any kernel runs: numba's threads must start with the passive wait policy
+# Before any kernel runs: numba's threads must start with cnnlib's spin count
 # (importing _threads does it; called again here to say so, it returns at once).
 _threads.configure_numba()
 
