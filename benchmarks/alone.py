@@ -50,7 +50,7 @@ def cnnlib_step(threads: int | None):
 
     def step():
         loss.forward(net.forward(x), y)
-        net.backward(loss.backward())
+        net.backward_params(loss.backward())  # as cnnlib's Trainer: the images need no gradient
         optimizer.step()
 
     return step

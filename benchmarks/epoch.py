@@ -17,9 +17,10 @@ interleaved rounds (``benchmarks/timing.py``):
   plain torch loop.
 
 Every contender keeps training the same model from round to round (the
-cost of an epoch does not depend on the weights). cnnlib also computes the
-gradient with respect to the input images, which torch skips: the
-comparison is of an epoch as each library runs it. The first epoch of each
+cost of an epoch does not depend on the weights). Neither library computes
+the gradient with respect to the input images (cnnlib's Trainer calls
+``backward_params``, torch's input has no ``requires_grad``): the comparison
+is of an epoch as each library runs it. The first epoch of each
 contender (numba compilation or cache loading included) is reported
 separately.
 

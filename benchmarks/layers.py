@@ -146,7 +146,7 @@ def train_contenders(wl: Workload, backends: list[str]) -> tuple[dict[str, Calla
 
     def cnnlib_step(xs, ys):
         loss.forward(net.forward(xs), ys)
-        return net.backward(loss.backward())
+        return net.backward_params(loss.backward())  # as cnnlib's Trainer: the images need no gradient
 
     torch_net = _torch_simple_convnet(params)
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)

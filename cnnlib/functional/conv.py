@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import _backend
 from .._geometry import effective_length, output_length
-from .._validation import as_float_array, as_int, as_pair, common_dtype, conv_geometry, output_hw, result_dtype
+from .._validation import (as_bool, as_float_array, as_int, as_pair, common_dtype, conv_geometry, output_hw,
+                           result_dtype)
 from .grouped import check_groups, grouped_conv2d, grouped_conv2d_backward
 
 __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv3d", "correlate2d", "convolve2d"]
@@ -77,7 +78,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     return impl.conv2d(x, weight, bias, stride, padding, dilation).astype(out, copy=False)
 
 
-def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, *, backend: str | None = None):
+def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, *, input_grad: bool = True,
+                    backend: str | None = None):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
@@ -86,10 +88,16 @@ def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, 
         Upstream gradient dL/dy.
     x, weight, stride, padding, dilation, groups
         As given to :func:`conv2d`.
+    input_grad : bool
+        False: skip dx (returned as None), as torch does for a layer whose
+        input needs no gradient -- the first layer of a network, whose input
+        is the data. A backend with ``conv2d_backward_weight`` then computes
+        only the weight and bias gradients (the numba backend: about a third
+        of the work saved); the others compute dx and drop it.
 
     Returns
     -------
-    dx : (N, C, H, W) array
+    dx : (N, C, H, W) array, or None if `input_grad` is False
     dweight : (F, C / groups, KH, KW) array
     dbias : (F,) array
         The sum of dout over the batch and both spatial axes.
@@ -103,6 +111,12 @@ def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, 
         raise ValueError(f"dout has shape {dout.shape}, but conv2d of x {tuple(np.shape(x))} with weight {weight.shape} gives {expected}")
     dout = dout.astype(x.dtype, copy=False)
     impl = _backend.resolve(backend)
+    if not as_bool(input_grad, "input_grad"):
+        if groups == 1 and hasattr(impl, "conv2d_backward_weight"):
+            dw, db = impl.conv2d_backward_weight(dout, x, weight, stride, padding, dilation)
+        else:
+            _, dw, db = conv2d_backward(dout, x, weight, stride, padding, dilation, groups, backend=backend)
+        return None, dw.astype(out, copy=False), db.astype(out, copy=False)
     if groups != 1:
         dx, dw, db = grouped_conv2d_backward(impl, dout, x, weight, stride, padding, dilation, groups)
     else:

@@ -77,7 +77,7 @@ from .._validation import Pair, output_hw
 from . import _numba_conv, _numba_depthwise, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
 from ._threads import set_linear_blas_threads, thread_policy
 
-__all__ = ["conv2d", "conv2d_backward", "depthwise_conv2d", "depthwise_conv2d_backward", "max_pool2d", "max_pool2d_backward",
+__all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_conv2d", "depthwise_conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
            "set_linear_blas_threads", "thread_policy"]
 
@@ -198,21 +198,34 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
     n, c, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     plan = _plan((h, w), (kh, kw), stride, padding, dilation)
-    oh, ow = plan.out_hw
     if _is_small(plan):
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)
-    length = (oh - 1) * plan.pitch + ow
-    src = _phase_planes(x, plan, stride, padding)
-    dout_wide = _wide(dout, plan.pitch)
-    dweight = np.empty((n_filters, c * kh * kw), dtype=x.dtype)
-    dbias = np.empty(n_filters, dtype=x.dtype)
-    _numba_wgrad.weight_grad(dout_wide, src, _tap_offsets(plan, c), length, dweight, dbias)
-
+    dweight, dbias, dout_wide, length = _weight_grad(dout, x, weight, plan, stride, padding)
     dx = np.empty((n, c, h, w), dtype=x.dtype)
     weight_t = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(kh * kw, c, n_filters))
     _numba_conv.input_grad(dout_wide, weight_t, _tap_offsets(plan, 1), length, dx,
                            plan.rows, plan.pitch, *stride, *padding)
-    return dx, dweight.reshape(weight.shape), dbias
+    return dx, dweight, dbias
+
+
+def conv2d_backward_weight(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
+    """(dweight, dbias) of :func:`conv2d_backward` without dx (for a layer whose input needs no gradient)."""
+    plan = _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    if _is_small(plan):
+        return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)[1:]
+    return _weight_grad(dout, x, weight, plan, stride, padding)[:2]
+
+
+def _weight_grad(dout, x, weight, plan: _Plan, stride: Pair, padding: Pair):
+    """(dweight (F, C, KH, KW), dbias (F,), dout with the planes' pitch, wide length)."""
+    oh, ow = plan.out_hw
+    length = (oh - 1) * plan.pitch + ow
+    src = _phase_planes(x, plan, stride, padding)
+    dout_wide = _wide(dout, plan.pitch)
+    dweight = np.empty((weight.shape[0], weight[0].size), dtype=x.dtype)
+    dbias = np.empty(weight.shape[0], dtype=x.dtype)
+    _numba_wgrad.weight_grad(dout_wide, src, _tap_offsets(plan, x.shape[1]), length, dweight, dbias)
+    return dweight.reshape(weight.shape), dbias, dout_wide, length
 
 
 def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):

@@ -99,6 +99,17 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward_params(self, dout: np.ndarray) -> None:
+        """Backward for the parameters' gradients only, when the input needs no gradient.
+
+        What a training step calls on a network, whose input is the data:
+        ``grads`` are filled exactly as by :meth:`backward`, and nothing is
+        returned. Layers that can skip work override it (:class:`Conv2d`
+        skips dx, :class:`Sequential` passes it to its first layer); the
+        default runs :meth:`backward` and drops dx.
+        """
+        self.backward(dout)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 

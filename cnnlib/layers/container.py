@@ -148,6 +148,17 @@ class Sequential(Layer):
             dout = self._step(i, name, layer, layer.backward, dout)
         return dout
 
+    def backward_params(self, dout: np.ndarray) -> None:
+        """:meth:`backward` without the input's gradient: the first layer skips its dx."""
+        if type(self).backward is not Sequential.backward:  # a model with its own backward (GoogLeNet's aux heads)
+            self.backward(dout)
+            return
+        for i, (name, layer) in reversed(list(enumerate(self._layers))):
+            if i == 0:
+                self._step(i, name, layer, layer.backward_params, dout)
+            else:
+                dout = self._step(i, name, layer, layer.backward, dout)
+
     def output_shape(self, input_shape: Shape) -> Shape:
         shape = tuple(input_shape)
         for i, (name, layer) in enumerate(self._layers):

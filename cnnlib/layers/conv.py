@@ -126,8 +126,15 @@ class Conv2d(Layer):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._backward(dout, input_grad=True)
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        """The weight and bias gradients only, without dx (see :meth:`Layer.backward_params`)."""
+        self._backward(dout, input_grad=False)
+
+    def _backward(self, dout: np.ndarray, input_grad: bool):
         x, weight = self._need_forward(self._x), self.params["weight"]
-        dx, dw, db = F.conv2d_backward(dout, x, weight, **self._kwargs())
+        dx, dw, db = F.conv2d_backward(dout, x, weight, **self._kwargs(), input_grad=input_grad)
         self.grads["weight"] = dw.astype(weight.dtype, copy=False)
         if "bias" in self.params:
             self.grads["bias"] = db.astype(weight.dtype, copy=False)
