@@ -87,7 +87,7 @@ def _per_channel(v, name: str, channels: int, default: float | None = None) -> n
 
 def _channels_view(x: np.ndarray) -> np.ndarray:
     """``(N, C, ...)`` viewed as ``(N, C, L)``: channel c is N contiguous runs of L values."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # not -1: N = 0 leaves L undefined
 
 
 def _check_finite(name: str, *sums: np.ndarray) -> None:
@@ -206,7 +206,8 @@ def batch_norm_train(x, weight=None, bias=None, eps: float = 1e-5, *,
         mean, var, inv_std = np.empty(c), np.empty(c), np.empty(c)
         _kernels().batch_norm_train(x3, w, b, eps, y3, mean, var, inv_std)
     else:
-        y3, mean, var = _train_numpy(x3, w, b, eps)
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf in x is reported just below
+            y3, mean, var = _train_numpy(x3, w, b, eps)
     _check_finite("x", mean, var)
     return y3.reshape(x.shape).astype(out, copy=False), mean, var
 
@@ -298,7 +299,8 @@ def batch_norm_backward(dout, x, weight, mean, var, eps: float = 1e-5, training:
         dweight, dbias = np.empty(c), np.empty(c)
         _kernels().batch_norm_backward(d3, x3, w, mean, inv_std, training, dx3, dweight, dbias)
     else:
-        dx3, dweight, dbias = _backward_numpy(d3, x3, w, mean, inv_std, training)
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf in dout is reported just below
+            dx3, dweight, dbias = _backward_numpy(d3, x3, w, mean, inv_std, training)
     _check_finite("dout", dweight, dbias)
     return (dx3.reshape(x.shape).astype(out, copy=False), dweight.astype(out, copy=False),
             dbias.astype(out, copy=False))
