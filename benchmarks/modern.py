@@ -17,11 +17,12 @@ parameter), MobileNet- and ResNet-sized:
 
 Contenders, in the same run and in interleaved rounds (``timing.race``):
 ``torch`` (2 threads), ``numpy-im2col`` (cnnlib on its NumPy backend, the
-baseline) and ``cnnlib-numba`` (the default backend). BatchNorm has one
-implementation, in NumPy, whatever the backend: its two cnnlib columns time
-the same code. The depthwise layer runs the numba backend's depthwise
-kernels (one parallel loop over image x channel); the NumPy baseline runs
-its backend once per group, 128 calls per pass.
+baseline) and ``cnnlib-numba`` (the default backend). BatchNorm runs the
+numba kernels of ``cnnlib.functional._numba_norm`` with the numba backend
+and the NumPy code of ``cnnlib.functional.norm`` with any other, so its two
+cnnlib columns time the two implementations. The depthwise layer runs the
+numba backend's depthwise kernels (one parallel loop over image x channel);
+the NumPy baseline runs its backend once per group, 128 calls per pass.
 
 Process settings and threads as in ``benchmarks/run.py``. Results go to
 ``results/modern.json`` (git-ignored).

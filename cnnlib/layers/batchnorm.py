@@ -1,29 +1,22 @@
 """Batch normalization (Ioffe and Szegedy, 2015): BatchNorm1d and BatchNorm2d.
 
-Per channel c, over the m values of that channel in the batch (m = N for
-``(N, C)``, N L for ``(N, C, L)``, N H W for ``(N, C, H, W)``):
-
-    mu = mean(x),  var = mean((x - mu)^2),  xhat = (x - mu) / sqrt(var + eps),
-    y = weight * xhat + bias.
-
-Backward (the compact form; sums run over the same m values):
-
-    dxhat = dy * weight
-    dx = (m dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (m sqrt(var + eps))
-    dweight = sum(dy xhat),  dbias = sum(dy)
-
-It follows from differentiating xhat through mu and var: the two sums are
-the paths through the mean and through the variance.
+The layers hold the parameters (``weight`` gamma, ``bias`` beta), the
+running statistics and the train/eval switch; the arithmetic, forward and
+backward, is in :mod:`cnnlib.functional.norm` (its docstring derives the
+formulas), which runs numba kernels with the ``"numba"`` backend and NumPy
+with the others.
 
 Running statistics, updated in training mode as torch does:
 
     running_mean = (1 - momentum) running_mean + momentum mu
     running_var  = (1 - momentum) running_var  + momentum var m / (m - 1)
 
-The normalisation uses the biased ``var`` (the batch's own spread), the
-running estimate the unbiased one (an estimate of the population's). In
-evaluation mode the running statistics replace the batch's, so the layer
-is a fixed per-channel affine map.
+with mu and var the batch's per-channel mean and biased variance over its
+m values (m = N for ``(N, C)``, N L for ``(N, C, L)``, N H W for
+``(N, C, H, W)``). The normalisation uses the biased ``var`` (the batch's
+own spread), the running estimate the unbiased one (an estimate of the
+population's). In evaluation mode the running statistics replace the
+batch's, so the layer is a fixed per-channel affine map.
 """
 
 from __future__ import annotations
@@ -33,15 +26,10 @@ import math
 import numpy as np
 
 from .._validation import as_int
+from ..functional import norm
 from .base import Layer, Shape, format_shape
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
-
-
-def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum(a * b)`` per channel (axis 1), without the temporary product."""
-    n, c = a.shape[:2]
-    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
 
 
 class _BatchNorm(Layer):
@@ -97,32 +85,30 @@ class _BatchNorm(Layer):
             raise ValueError(f"expected input {self.layout} with {self.num_features} channels; got shape {x.shape}")
         return (0, *range(2, x.ndim))
 
-    def _per_channel(self, v: np.ndarray, ndim: int) -> np.ndarray:
-        return v.reshape((1, -1) + (1,) * (ndim - 2))
+    def _affine(self, dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self.affine:
+            return None, None
+        return self.params["weight"].astype(dtype, copy=False), self.params["bias"].astype(dtype, copy=False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         axes = self._check(x)
         m = math.prod(x.shape[a] for a in axes)
         dtype = np.result_type(x.dtype, self.running_mean.dtype)
         x = x.astype(dtype, copy=False)
+        weight, bias = self._affine(dtype)
         if self.training:
             if m <= 1:
                 raise ValueError(f"{type(self).__name__} in training mode needs more than 1 value per channel; "
                                  f"got input of shape {x.shape} (use a bigger batch, or eval() mode)")
-            mean = x.mean(axis=axes)
-            xhat = x - self._per_channel(mean, x.ndim)
-            var = _channel_dot(xhat, xhat) / m  # two-pass variance: no cancellation as in E[x^2] - mu^2
+            y, mean, var = norm.batch_norm_train(x, weight, bias, self.eps)
             self._update_running(mean, var, m)
         else:
-            mean, var = self.running_mean.astype(dtype), self.running_var.astype(dtype)
-            xhat = x - self._per_channel(mean, x.ndim)
-        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype)
-        xhat *= self._per_channel(inv_std, x.ndim)  # in place: one array for centring and scaling
-        self._cache = (xhat, inv_std, axes, m, self.training)
-        if not self.affine:
-            return xhat.copy()
-        y = xhat * self._per_channel(self.params["weight"].astype(dtype, copy=False), x.ndim)
-        y += self._per_channel(self.params["bias"].astype(dtype, copy=False), x.ndim)
+            # copies (float64): backward must see the statistics forward used
+            mean, var = self.running_mean.astype(np.float64), self.running_var.astype(np.float64)
+            y = norm.batch_norm_eval(x, mean, var, weight, bias, self.eps)
+        # x itself, not xhat, is kept (as Conv2d keeps its input): backward
+        # recomputes xhat from x, mean and var in the same pass that reads x.
+        self._cache = (x, mean, var, self.training)
         return y
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
@@ -135,26 +121,14 @@ class _BatchNorm(Layer):
         rv[...] = (1 - f) * rv + f * unbiased
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        xhat, inv_std, axes, m, training = self._need_forward(self._cache)
-        if dout.shape != xhat.shape:
-            raise ValueError(f"dout has shape {dout.shape}; the forward output had shape {xhat.shape}")
-        dout = dout.astype(xhat.dtype, copy=False)
-        nd = dout.ndim
-        dbias = dout.sum(axis=axes)
-        dweight = _channel_dot(dout, xhat)
-        gamma = self.params["weight"].astype(xhat.dtype, copy=False) if self.affine else np.ones_like(inv_std)
+        x, mean, var, training = self._need_forward(self._cache)
+        if dout.shape != x.shape:
+            raise ValueError(f"dout has shape {dout.shape}; the forward output had shape {x.shape}")
+        weight, _ = self._affine(x.dtype)
+        dx, dweight, dbias = norm.batch_norm_backward(dout, x, weight, mean, var, self.eps, training)
         if self.affine:
             self.grads["weight"] = dweight.astype(self.params["weight"].dtype, copy=False)
             self.grads["bias"] = dbias.astype(self.params["weight"].dtype, copy=False)
-        if not training:
-            # Fixed statistics: the layer is affine in x.
-            return dout * self._per_channel(gamma * inv_std, nd)
-        # dxhat = gamma dout, so sum(dxhat) = gamma dbias and sum(dxhat xhat) = gamma dweight:
-        # dx = gamma / (m sigma) (m dout - dbias - xhat dweight), with the sums we already have.
-        dx = xhat * self._per_channel(-dweight, nd)
-        dx += dout * dout.dtype.type(m)
-        dx -= self._per_channel(dbias, nd)
-        dx *= self._per_channel(gamma * inv_std / m, nd)
         return dx
 
 
