@@ -176,12 +176,16 @@ def _is_small(plan: _Plan) -> bool:
     return (oh - 1) * plan.pitch + ow < SMALL_PLANE
 
 
+def _forward_plan(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair):
+    """(plan, bias) of a forward convolution; a missing bias becomes zeros."""
+    plan = _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    return plan, np.zeros(weight.shape[0], dtype=x.dtype) if bias is None else bias
+
+
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
-    n, c, h, w = x.shape
+    n, c, _, _ = x.shape
     n_filters, _, kh, kw = weight.shape
-    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
-    if bias is None:
-        bias = np.zeros(n_filters, dtype=x.dtype)
+    plan, bias = _forward_plan(x, weight, bias, stride, padding, dilation)
     if _is_small(plan):
         col = im2col(x, (kh, kw), stride, padding, dilation)
         rows = np.empty((col.shape[0], n_filters), dtype=x.dtype)
@@ -249,11 +253,9 @@ def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilatio
 
 def depthwise_conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
     """conv2d with ``groups = C``: x (N, C, H, W), weight (C*M, 1, KH, KW), bias (C*M,) or None."""
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     n_filters, _, kh, kw = weight.shape
-    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
-    if bias is None:
-        bias = np.zeros(n_filters, dtype=x.dtype)
+    plan, bias = _forward_plan(x, weight, bias, stride, padding, dilation)
     src = _phase_planes(x, plan, stride, padding).reshape(n, c, -1)
     y = np.empty((n, n_filters, *plan.out_hw), dtype=x.dtype)
     _numba_depthwise.depthwise_forward(src, weight.reshape(n_filters, kh * kw), bias, _tap_offsets(plan, 1), y,
