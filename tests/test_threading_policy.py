@@ -151,3 +151,26 @@ def test_a_training_step_is_bit_identical_for_any_thread_count():
     for threads, blas in ((numba.config.NUMBA_NUM_THREADS, None), (1, None), (numba.config.NUMBA_NUM_THREADS, 1)):
         for got, want in zip(_training_step(threads, blas), reference):
             assert got.dtype == want.dtype and np.array_equal(got, want), (threads, blas)
+
+
+def test_small_work_runs_on_one_thread_and_gives_the_same_result(monkeypatch):
+    """serial_when_small: one thread below the limit, the caller's count restored after, identical results."""
+    before = numba.get_num_threads()
+    seen = []
+    with _threads.serial_when_small(10):
+        seen.append(numba.get_num_threads())
+    with _threads.serial_when_small(_threads.SERIAL_ELEMENTS):
+        seen.append(numba.get_num_threads())
+    assert seen == [1, before] and numba.get_num_threads() == before
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 9, 9)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    small = numba_backend.conv2d(x, w, None, (1, 1), (1, 1), (1, 1))  # 17k MACs: one thread
+    monkeypatch.setattr(_threads, "SERIAL_MACS", 0)
+    monkeypatch.setattr(_threads, "serial_when_small", lambda work, limit=0: _nullcontext())
+    np.testing.assert_array_equal(numba_backend.conv2d(x, w, None, (1, 1), (1, 1), (1, 1)), small)
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()

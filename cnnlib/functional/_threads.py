@@ -34,6 +34,21 @@ kernel; :func:`blas_threads` wraps the Linear layers' matrix products):
    does them at full vector speed and the product no longer depends on the
    BLAS thread count.
 
+3. Small work runs on one thread (:func:`serial_when_small`): a parallel
+   loop over fewer than :data:`SERIAL_ELEMENTS` values (or a convolution of
+   fewer than :data:`SERIAL_MACS` multiply-accumulates) gains little from a
+   second thread and pays a hand-over at the start and a barrier at the end.
+   When another program keeps a core busy, or when torch was imported first
+   and numba's loops then run on torch's OpenMP runtime, whose idle threads
+   spin for milliseconds, each such barrier can cost a scheduler time slice:
+   chapter 11's narrow residual network (torch imported first, 8 channels
+   of 14x14) took 171 ms per step instead of 18 with one core busy, and
+   29 ms, busy or not, once its small loops ran on one thread (the price:
+   29 instead of 18 ms on a quiet machine; with only the convolutions left
+   parallel it was 22 quiet and 127 busy). The kernels give the same result
+   for any number of threads (tested), so this changes no number, only
+   where it is computed.
+
 Opting out: ``CNNLIB_THREAD_POLICY=off`` in the environment before cnnlib
 is imported turns both off; :func:`set_linear_blas_threads` (``None``: leave
 BLAS alone) changes (2) at run time. :func:`thread_policy` reports what was
@@ -49,12 +64,14 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["configure_numba", "blas_threads", "matmul", "set_linear_blas_threads", "thread_policy",
-           "OPT_OUT_VARIABLE"]
+__all__ = ["configure_numba", "blas_threads", "matmul", "serial_when_small", "set_linear_blas_threads",
+           "thread_policy", "OPT_OUT_VARIABLE", "SERIAL_ELEMENTS", "SERIAL_MACS"]
 
 OPT_OUT_VARIABLE = "CNNLIB_THREAD_POLICY"
 _WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 SPIN_COUNT = 10_000  # spins of an idle numba thread before it sleeps (see the module docstring)
+SERIAL_ELEMENTS = 1 << 17  # elementwise and normalisation loops over fewer values run on one thread
+SERIAL_MACS = 1 << 23  # convolutions with fewer multiply-accumulates (8.4 million) run on one thread
 
 _lock = threading.Lock()
 _numba_report: dict[str, object] | None = None
@@ -144,6 +161,25 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` under :func:`blas_threads`. a : (M, K), b : (K, N) -> (M, N)."""
     with blas_threads():
         return a @ b
+
+
+@contextmanager
+def serial_when_small(work: int, limit: int = SERIAL_ELEMENTS) -> Iterator[None]:
+    """Run the numba kernels of a block on one thread if `work` < `limit` (see the module docstring)."""
+    if work >= limit or _opted_out():
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    if before == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def thread_policy() -> dict[str, object]:

@@ -155,6 +155,12 @@ def _backward_numpy(dout, x, weight, mean, inv_std, training):
 # --------------------------------------------------------------------------
 
 
+def _serial_when_small(size: int):
+    from ._threads import serial_when_small
+
+    return serial_when_small(size)
+
+
 def _kernels():
     # Imported on first use: a learner on the NumPy backends never compiles them.
     from . import _numba_norm, _threads
@@ -204,7 +210,8 @@ def batch_norm_train(x, weight=None, bias=None, eps: float = 1e-5, *,
     if _use_kernels(backend):
         y3 = np.empty_like(x3)
         mean, var, inv_std = np.empty(c), np.empty(c), np.empty(c)
-        _kernels().batch_norm_train(x3, w, b, eps, y3, mean, var, inv_std)
+        with _serial_when_small(x3.size):
+            _kernels().batch_norm_train(x3, w, b, eps, y3, mean, var, inv_std)
     else:
         with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf in x is reported just below
             y3, mean, var = _train_numpy(x3, w, b, eps)
@@ -241,7 +248,8 @@ def batch_norm_eval(x, running_mean, running_var, weight=None, bias=None, eps: f
     x3 = _channels_view(x)
     if _use_kernels(backend):
         y3 = np.empty_like(x3)
-        _kernels().batch_norm_eval(x3, w, b, mean, inv_std, y3)
+        with _serial_when_small(x3.size):
+            _kernels().batch_norm_eval(x3, w, b, mean, inv_std, y3)
     else:
         y3 = _eval_numpy(x3, mean, inv_std, w, b)
     return y3.reshape(x.shape).astype(out, copy=False)
@@ -297,7 +305,8 @@ def batch_norm_backward(dout, x, weight, mean, var, eps: float = 1e-5, training:
     if _use_kernels(backend):
         dx3 = np.empty_like(x3)
         dweight, dbias = np.empty(c), np.empty(c)
-        _kernels().batch_norm_backward(d3, x3, w, mean, inv_std, training, dx3, dweight, dbias)
+        with _serial_when_small(x3.size):
+            _kernels().batch_norm_backward(d3, x3, w, mean, inv_std, training, dx3, dweight, dbias)
     else:
         with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf in dout is reported just below
             dx3, dweight, dbias = _backward_numpy(d3, x3, w, mean, inv_std, training)

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import numpy as np
 
@@ -90,6 +90,30 @@ _local = threading.local()
 # Output planes whose wide vector is shorter than this many elements (e.g. a
 # 1x1 output) go the im2col way: unrolled patches times the filters.
 SMALL_PLANE = 32
+
+
+def _conv_work(x, weight, stride: Pair) -> int:
+    """About the multiply-accumulates of a convolution: N H W / (s_h s_w) output positions x weight.size."""
+    return x.size // max(x.shape[1], 1) * weight.size // (stride[0] * stride[1])
+
+
+def _serial_when_small(work_of, limit: int):
+    """Decorator: the kernels of a call run on one thread when ``work_of(*args)`` < `limit` (see _threads)."""
+    def decorate(function):
+        @wraps(function)
+        def run(*args):
+            with _threads.serial_when_small(work_of(*args), limit):
+                return function(*args)
+        return run
+    return decorate
+
+
+_conv_sized = _serial_when_small(lambda x, weight, bias, stride, *rest: _conv_work(x, weight, stride),
+                                 _threads.SERIAL_MACS)
+_backward_sized = _serial_when_small(lambda dout, x, weight, stride, *rest: _conv_work(x, weight, stride),
+                                     _threads.SERIAL_MACS)
+_pool_sized = _serial_when_small(lambda x, *rest: x.size, _threads.SERIAL_ELEMENTS)
+_pool_backward_sized = _serial_when_small(lambda dout, x, *rest: x.size, _threads.SERIAL_ELEMENTS)
 
 
 def _buffer(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -182,6 +206,7 @@ def _forward_plan(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair):
     return plan, np.zeros(weight.shape[0], dtype=x.dtype) if bias is None else bias
 
 
+@_conv_sized
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
     n, c, _, _ = x.shape
     n_filters, _, kh, kw = weight.shape
@@ -198,6 +223,7 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.n
     return y
 
 
+@_backward_sized
 def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
     n, c, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
@@ -212,6 +238,7 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
     return dx, dweight, dbias
 
 
+@_backward_sized
 def conv2d_backward_weight(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
     """(dweight, dbias) of :func:`conv2d_backward` without dx (for a layer whose input needs no gradient)."""
     plan = _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
@@ -251,6 +278,7 @@ def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilatio
 # instead of C backend calls of one channel each (see _numba_depthwise).
 
 
+@_conv_sized
 def depthwise_conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
     """conv2d with ``groups = C``: x (N, C, H, W), weight (C*M, 1, KH, KW), bias (C*M,) or None."""
     n, c = x.shape[:2]
@@ -263,6 +291,7 @@ def depthwise_conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     return y
 
 
+@_backward_sized
 def depthwise_conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
     """Gradients of :func:`depthwise_conv2d`: (dx (N, C, H, W), dweight (C*M, 1, KH, KW), dbias (C*M,))."""
     n, c, h, w = x.shape
@@ -294,6 +323,7 @@ def _pool_planes(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair):
     return plan, planes, _tap_offsets(plan, 1)
 
 
+@_pool_sized
 def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     n, c, h, w = x.shape
     plan = _plan((h, w), kernel, stride, padding, (1, 1))
@@ -303,6 +333,7 @@ def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     return out
 
 
+@_pool_backward_sized
 def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     n, c, h, w = x.shape
     plan = _plan((h, w), kernel, stride, padding, (1, 1))
@@ -312,6 +343,7 @@ def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> n
     return dx
 
 
+@_pool_sized
 def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n, c, h, w = x.shape
     plan, planes, offsets = _pool_planes(x, kernel, stride, padding)
@@ -322,6 +354,7 @@ def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: 
     return sums.reshape(n, c, *plan.out_hw)
 
 
+@_pool_backward_sized
 def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n, c, h, w = x.shape
     plan = _plan((h, w), kernel, stride, padding, (1, 1))

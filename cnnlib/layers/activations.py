@@ -40,6 +40,12 @@ def _elementwise():
     return _numba_elementwise
 
 
+def _serial_when_small(size: int):
+    from ..functional._threads import serial_when_small  # small loops on one thread: see there
+
+    return serial_when_small(size)
+
+
 class ReLU(_Elementwise):
     """``max(0, x)``; the gradient passes where the input was positive.
 
@@ -56,7 +62,8 @@ class ReLU(_Elementwise):
         self._check(x)
         if _fused(x):
             y = np.empty_like(x)
-            _elementwise().relu_forward(x.reshape(-1), y.reshape(-1))
+            with _serial_when_small(x.size):
+                _elementwise().relu_forward(x.reshape(-1), y.reshape(-1))
         else:
             y = np.maximum(x, 0)
         self._y = y
@@ -66,7 +73,8 @@ class ReLU(_Elementwise):
         y = self._need_forward(self._y)
         if _fused(dout, y):
             dx = np.empty_like(dout)
-            _elementwise().relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
+            with _serial_when_small(dout.size):
+                _elementwise().relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
             return dx
         with np.errstate(invalid="ignore"):  # an infinite dout where y = 0 gives NaN (inf * 0), silently
             return dout * (y > 0)

@@ -122,9 +122,12 @@ class Adam(Optimizer):
         if _fused_update_applies(param, grad, m, v):
             # the same expression in one pass (bit-identical), see cnnlib.functional._numba_elementwise
             kind = param.dtype.type
-            _elementwise().adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                                       kind(b1), kind(b2), kind(1 - b1), kind(1 - b2), kind(step_size),
-                                       np.sqrt(1 - b2 ** t), float(self.eps))
+            from ..functional._threads import serial_when_small  # small loops on one thread: see there
+
+            with serial_when_small(param.size):
+                _elementwise().adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                                           kind(b1), kind(b2), kind(1 - b1), kind(1 - b2), kind(step_size),
+                                           np.sqrt(1 - b2 ** t), float(self.eps))
             return
         m *= b1
         m += (1 - b1) * grad
