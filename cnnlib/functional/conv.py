@@ -111,16 +111,16 @@ def conv2d_backward(dout, x, weight, stride=1, padding=0, dilation=1, groups=1, 
         raise ValueError(f"dout has shape {dout.shape}, but conv2d of x {tuple(np.shape(x))} with weight {weight.shape} gives {expected}")
     dout = dout.astype(x.dtype, copy=False)
     impl = _backend.resolve(backend)
-    if not as_bool(input_grad, "input_grad"):
-        if groups == 1 and hasattr(impl, "conv2d_backward_weight"):
-            dw, db = impl.conv2d_backward_weight(dout, x, weight, stride, padding, dilation)
-        else:
-            _, dw, db = conv2d_backward(dout, x, weight, stride, padding, dilation, groups, backend=backend)
+    input_grad = as_bool(input_grad, "input_grad")
+    if not input_grad and groups == 1 and hasattr(impl, "conv2d_backward_weight"):
+        dw, db = impl.conv2d_backward_weight(dout, x, weight, stride, padding, dilation)
         return None, dw.astype(out, copy=False), db.astype(out, copy=False)
     if groups != 1:
         dx, dw, db = grouped_conv2d_backward(impl, dout, x, weight, stride, padding, dilation, groups)
     else:
         dx, dw, db = impl.conv2d_backward(dout, x, weight, stride, padding, dilation)
+    if not input_grad:  # this backend has no weight-only path: dx was computed, and is dropped
+        return None, dw.astype(out, copy=False), db.astype(out, copy=False)
     if extra != (0, 0):
         dx = np.ascontiguousarray(dx[:, :, :h, :w])
     return dx.astype(out, copy=False), dw.astype(out, copy=False), db.astype(out, copy=False)
