@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional import elementwise
 from .base import Layer, Shape
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid"]
@@ -25,27 +26,6 @@ class _Elementwise(Layer):
             raise TypeError(f"expected a NumPy array; got {type(x).__name__}")
 
 
-def _fused(*arrays: np.ndarray) -> bool:
-    """Whether the one-pass numba kernels apply: numba backend, C-contiguous float arrays of one dtype and shape."""
-    from .._backend import get_backend
-
-    first = arrays[0]
-    return (get_backend() == "numba" and first.dtype in (np.float32, np.float64) and first.size > 0
-            and all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays))
-
-
-def _elementwise():
-    from ..functional import _numba_elementwise  # compiled on first call
-
-    return _numba_elementwise
-
-
-def _serial_when_small(size: int):
-    from ..functional._threads import serial_when_small  # small loops on one thread: see there
-
-    return serial_when_small(size)
-
-
 class ReLU(_Elementwise):
     """``max(0, x)``; the gradient passes where the input was positive.
 
@@ -60,22 +40,14 @@ class ReLU(_Elementwise):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        if _fused(x):
-            y = np.empty_like(x)
-            with _serial_when_small(x.size):
-                _elementwise().relu_forward(x.reshape(-1), y.reshape(-1))
-        else:
-            y = np.maximum(x, 0)
+        y = elementwise.relu(x) if elementwise.fused_applies(x) else np.maximum(x, 0)
         self._y = y
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         y = self._need_forward(self._y)
-        if _fused(dout, y):
-            dx = np.empty_like(dout)
-            with _serial_when_small(dout.size):
-                _elementwise().relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
-            return dx
+        if elementwise.fused_applies(dout, y):
+            return elementwise.relu_backward(dout, y)
         with np.errstate(invalid="ignore"):  # an infinite dout where y = 0 gives NaN (inf * 0), silently
             return dout * (y > 0)
 

@@ -19,30 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_real
+from ..functional import elementwise
 from ..layers.base import Layer
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam"]
-
-
-def _elementwise():
-    """The numba kernels of elementwise updates (imported on first use: they compile on first call)."""
-    from ..functional import _numba_elementwise
-
-    return _numba_elementwise
-
-
-def _fused_update_applies(param: np.ndarray, *arrays: np.ndarray) -> bool:
-    """Whether the one-pass numba update can replace the NumPy expression (same result, bit for bit).
-
-    With the numba backend (the default), for C-contiguous float32/float64
-    arrays of one dtype; the NumPy code below stays the reference and runs
-    for the other backends.
-    """
-    from .._backend import get_backend
-
-    return (get_backend() == "numba" and param.dtype in (np.float32, np.float64)
-            and all(a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
-                    for a in (param, *arrays)))
 
 
 class Optimizer:
@@ -119,15 +99,9 @@ class Adam(Optimizer):
         m, v = state["m"], state["v"]
         t = self.steps
         step_size = self.lr / (1 - b1 ** t)
-        if _fused_update_applies(param, grad, m, v):
-            # the same expression in one pass (bit-identical), see cnnlib.functional._numba_elementwise
-            kind = param.dtype.type
-            from ..functional._threads import serial_when_small  # small loops on one thread: see there
-
-            with serial_when_small(param.size):
-                _elementwise().adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                                           kind(b1), kind(b2), kind(1 - b1), kind(1 - b2), kind(step_size),
-                                           np.sqrt(1 - b2 ** t), float(self.eps))
+        if elementwise.fused_applies(param, grad, m, v):
+            # the same expression in one pass, bit-identical (cnnlib.functional.elementwise)
+            elementwise.adam_update(param, grad, m, v, b1, b2, step_size, np.sqrt(1 - b2 ** t), self.eps)
             return
         m *= b1
         m += (1 - b1) * grad
