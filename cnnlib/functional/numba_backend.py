@@ -77,8 +77,8 @@ from .._validation import Pair, output_hw
 from . import _numba_conv, _numba_depthwise, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
 from ._threads import set_linear_blas_threads, thread_policy
 
-__all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_conv2d", "depthwise_conv2d_backward", "max_pool2d", "max_pool2d_backward",
-           "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
+__all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_conv2d", "depthwise_conv2d_backward",
+           "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "im2col", "col2im", "release_buffers",
            "set_linear_blas_threads", "thread_policy"]
 
 # Before any kernel runs: numba's threads must start with cnnlib's spin count
@@ -200,9 +200,14 @@ def _is_small(plan: _Plan) -> bool:
     return (oh - 1) * plan.pitch + ow < SMALL_PLANE
 
 
+def _conv_plan(x, weight, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
+    """The plan of convolving x (N, C, H, W) with weight (F, C', KH, KW)."""
+    return _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+
+
 def _forward_plan(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair):
     """(plan, bias) of a forward convolution; a missing bias becomes zeros."""
-    plan = _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    plan = _conv_plan(x, weight, stride, padding, dilation)
     return plan, np.zeros(weight.shape[0], dtype=x.dtype) if bias is None else bias
 
 
@@ -227,7 +232,7 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.n
 def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
     n, c, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
-    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    plan = _conv_plan(x, weight, stride, padding, dilation)
     if _is_small(plan):
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)
     dweight, dbias, dout_wide, length = _weight_grad(dout, x, weight, plan, stride, padding)
@@ -241,7 +246,7 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
 @_backward_sized
 def conv2d_backward_weight(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):
     """(dweight, dbias) of :func:`conv2d_backward` without dx (for a layer whose input needs no gradient)."""
-    plan = _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    plan = _conv_plan(x, weight, stride, padding, dilation)
     if _is_small(plan):
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)[1:]
     return _weight_grad(dout, x, weight, plan, stride, padding)[:2]
@@ -296,7 +301,7 @@ def depthwise_conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dila
     """Gradients of :func:`depthwise_conv2d`: (dx (N, C, H, W), dweight (C*M, 1, KH, KW), dbias (C*M,))."""
     n, c, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
-    plan = _plan((h, w), (kh, kw), stride, padding, dilation)
+    plan = _conv_plan(x, weight, stride, padding, dilation)
     oh, ow = plan.out_hw
     length = (oh - 1) * plan.pitch + ow
     offsets = _tap_offsets(plan, 1)
