@@ -165,7 +165,7 @@ def _kernels():
     # Imported on first use: a learner on the NumPy backends never compiles them.
     from . import _numba_norm, _threads
 
-    _threads.configure_numba()  # numba's threads wait passively (returns at once after the first call)
+    _threads.configure_numba()  # cnnlib's thread policy first (returns at once after the first call)
     return _numba_norm
 
 
