@@ -51,6 +51,13 @@ BLOCK = 4  # output planes that share every load
 
 
 @njit(cache=True)
+def tile_size(length):  # pragma: no cover - compiled
+    """Elements per tile to cut a wide vector of `length` into equal tiles of at most TILE."""
+    n_tiles = (length + TILE - 1) // TILE
+    return (length + n_tiles - 1) // n_tiles
+
+
+@njit(cache=True)
 def blocks_of_four(count):  # pragma: no cover - compiled
     """(blocks, single leftovers) to cover `count` planes.
 
@@ -158,8 +165,7 @@ def correlate_planes(src, weight, bias, offsets, out, pitch):  # pragma: no cove
     """
     n_images, n_out, rows, cols = out.shape
     length = (rows - 1) * pitch + cols
-    n_tiles = (length + TILE - 1) // TILE
-    tile = (length + n_tiles - 1) // n_tiles
+    tile = tile_size(length)
     n_blocks, n_singles = blocks_of_four(n_out)
     items_per_image = n_blocks + n_singles
     for item in prange(n_images * items_per_image):
@@ -286,8 +292,7 @@ def input_grad(dout, weight, offsets, length, dx, rows, pitch, sh, sw, ph, pw): 
     n_images, n_filters = dout.shape[0], dout.shape[1]
     channels = dx.shape[1]
     plane = sh * sw * rows * pitch
-    n_tiles = (length + TILE - 1) // TILE
-    tile = (length + n_tiles - 1) // n_tiles
+    tile = tile_size(length)
     n_blocks, n_singles = blocks_of_four(channels)
     items_per_image = n_blocks + n_singles
     for item in prange(n_images * items_per_image):

@@ -32,14 +32,8 @@ import numpy as np
 from numba import prange
 
 from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
-from ._numba_conv import TILE, _copy_out, _taps_into_plane, unshuffle_phases
+from ._numba_conv import _copy_out, _taps_into_plane, tile_size, unshuffle_phases
 from ._numba_wgrad import _dots_plane
-
-
-@njit(cache=True)
-def _tile_size(length):  # pragma: no cover - compiled
-    n_tiles = (length + TILE - 1) // TILE
-    return (length + n_tiles - 1) // n_tiles
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -60,7 +54,7 @@ def depthwise_forward(src, weight, bias, offsets, out, pitch, multiplier):  # pr
     """
     n_images, n_filters, rows, cols = out.shape
     length = (rows - 1) * pitch + cols
-    tile = _tile_size(length)
+    tile = tile_size(length)
     for item in prange(n_images * n_filters):
         n = item // n_filters
         f = item - n * n_filters
@@ -101,7 +95,7 @@ def depthwise_backward(dout, src, weight, offsets, length, dx, partial, rows, pi
     n_images, channels = dx.shape[0], dx.shape[1]
     plane = sh * sw * rows * pitch
     n_taps = offsets.shape[0]
-    tile = _tile_size(length)
+    tile = tile_size(length)
     for item in prange(n_images * channels):
         n = item // channels
         c = item - n * channels

@@ -18,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
-from ._numba_conv import BLOCK, TILE, blocks_of_four
+from ._numba_conv import BLOCK, blocks_of_four, tile_size
 
 
 @njit(fastmath=True, cache=True)
@@ -153,8 +153,7 @@ def weight_grad(dout, src, offsets, length, dweight, dbias):  # pragma: no cover
     """
     n_images, n_filters = dout.shape[0], dout.shape[1]
     n_taps = offsets.shape[0]
-    n_tiles = (length + TILE - 1) // TILE
-    tile = (length + n_tiles - 1) // n_tiles
+    tile = tile_size(length)
     n_blocks, n_singles = blocks_of_four(n_filters)
     last = n_filters - 1
     for item in prange(n_blocks + n_singles):
