@@ -262,6 +262,7 @@ def format_table(table: dict) -> str:
     lines.append(f"load average 1/5/15 min: before {before['loadavg_1_5_15']}, after {after['loadavg_1_5_15']}")
     lines.append("env: " + (", ".join(f"{k}={v}" for k, v in before["env"].items() if v is not None) or "(none set)"))
     lines.append(f"cnnlib thread policy: {after.get('cnnlib_thread_policy')}")
+    lines.append(f"cnnlib vector width: {after.get('cnnlib_vector_width')}")
     return "\n".join(lines)
 
 

@@ -161,6 +161,8 @@ def machine_report() -> dict:
         pass
     if "cnnlib.functional.numba_backend" in sys.modules:
         report["cnnlib_thread_policy"] = sys.modules["cnnlib.functional.numba_backend"].thread_policy()
+        cache = sys.modules["cnnlib.functional._kernel_cache"]
+        report["cnnlib_vector_width"] = {"report": cache.VECTOR_WIDTH_REPORT, "float32_lanes": cache.VECTOR_LANES}
     try:
         from threadpoolctl import threadpool_info
 
