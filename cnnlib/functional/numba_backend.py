@@ -25,7 +25,8 @@ stride 1 without padding the phase planes are the input itself: no copy.
 The input gradient of a stride-1 convolution is a convolution of ``dout``
 (padded by ``d*(K-1) - p``) with the flipped kernels, their in and out
 channels swapped, and runs through the forward kernel (when the padding's
-zeros add at most ``GATHER_GROWTH`` times the work). Otherwise the input
+zeros add at most ``GATHER_GROWTH`` times the work and dx has at least
+``GATHER_CHANNELS`` channels). Otherwise the input
 gradient runs the same taps backwards: every element of ``dout``
 (laid out with pitch P, zeros in the extra columns) is scattered, times the
 tap's weight, into per-channel phase planes of dx at the tap's offset; the
@@ -103,6 +104,10 @@ SMALL_PLANE = 32
 # (H*W / (OH*OW)): the convolution ran 1.6x faster per multiply-add on
 # LeNet-5's C3 (where the ratio is 1.96) and 1.3x on a 3x3 "same" layer (1.0).
 GATHER_GROWTH = 1.4
+# ... and while dx has at least this many channels: one full block of output
+# planes in the forward kernel (a 1-channel dx, as of a first layer on gray
+# images, took 3.2 ms as a convolution and 2.3 ms as the scatter).
+GATHER_CHANNELS = 4
 
 
 def _conv_work(x, weight, stride: Pair) -> int:
@@ -250,7 +255,8 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)
     dweight, dbias, dout_wide, length = _weight_grad(dout, x, weight, plan, stride, padding)
     full = tuple(d * (k - 1) - p for d, k, p in zip(dilation, (kh, kw), padding))
-    if stride == (1, 1) and min(full) >= 0 and h * w <= GATHER_GROWTH * dout.shape[2] * dout.shape[3]:
+    if (stride == (1, 1) and min(full) >= 0 and c >= GATHER_CHANNELS
+            and h * w <= GATHER_GROWTH * dout.shape[2] * dout.shape[3]):
         # The input gradient of a stride-1 convolution is a convolution: dout,
         # padded by d*(K-1) - p, with the kernels flipped and their in/out
         # channels swapped (chapter 12, transposed convolution). The forward
