@@ -120,12 +120,21 @@ def _taps_into_plane(acc, base, w0, offsets, k0, k1):  # pragma: no cover - comp
         t += 1
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _copy_out(out_plane, wide, pitch):  # pragma: no cover - compiled
-    """out_plane[i, j] = wide[i*pitch + j]: drop the garbage columns of a wide vector."""
+    """out_plane[i, j] = wide[i*pitch + j]: drop the garbage columns of a wide vector.
+
+    An explicit loop over two views: the slice assignment
+    ``out_plane[i, :] = wide[...]`` checks shapes and overlap per row, and
+    on rows as short as a digit's (24 values) that took 60% of
+    SimpleConvNet's convolution (1.7 instead of 0.85 ms).
+    """
     rows, cols = out_plane.shape
     for i in range(rows):
-        out_plane[i, :] = wide[i * pitch : i * pitch + cols]
+        target = out_plane[i]
+        source = wide[i * pitch : i * pitch + cols]
+        for j in range(cols):
+            target[j] = source[j]
 
 
 @intrinsic
