@@ -47,11 +47,33 @@ def as_float_array(x, name: str, ndim: int | None = None, shape_hint: str = "") 
     if ndim is not None and arr.ndim != ndim:
         hint = f" {shape_hint}" if shape_hint else ""
         raise ValueError(f"{name} must be {ndim}-D{hint}; got a {arr.ndim}-D array of shape {arr.shape}")
-    arr = arr.astype(_compute_dtype(arr.dtype), copy=False)  # also native byte order: kernels need it
-    if arr.size and not np.isfinite(arr).all():
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    arr = np.ascontiguousarray(arr.astype(_compute_dtype(arr.dtype), copy=False))  # native byte order: kernels need it
+    bad = count_nonfinite(arr)
+    if bad:
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); check the data or the learning rate")
-    return np.ascontiguousarray(arr)
+    return arr
+
+
+# A parallel count for large arrays, set by the numba backend when it loads
+# (:func:`use_parallel_count`); NumPy's ``isfinite`` otherwise. The check
+# reads every input of every layer: on SimpleConvNet's (100, 30, 24, 24)
+# maps NumPy took 0.34 ms and the two-thread kernel 0.16 ms, several times
+# per training step.
+_parallel_count = None
+PARALLEL_COUNT_MIN = 1 << 17  # below this many values NumPy's single pass is as fast
+
+
+def use_parallel_count(count) -> None:
+    """Count non-finite values of large C-contiguous float32/float64 arrays with `count(arr)`."""
+    global _parallel_count
+    _parallel_count = count
+
+
+def count_nonfinite(arr: np.ndarray) -> int:
+    """The number of NaN and infinite values in a C-contiguous float32 or float64 array."""
+    if _parallel_count is not None and arr.size >= PARALLEL_COUNT_MIN and arr.dtype in (np.float32, np.float64):
+        return int(_parallel_count(arr))
+    return int(arr.size - np.count_nonzero(np.isfinite(arr))) if arr.size else 0
 
 
 def _storage_dtype(dtype: np.dtype) -> np.dtype:

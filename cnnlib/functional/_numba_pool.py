@@ -26,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
+from ._numba_conv import _copy_out
 from ._numba_layout import split_phases
 
 
@@ -78,16 +79,16 @@ def max_pool(x, out, offsets, sh, sw, rows, pitch, ph, pw):  # pragma: no cover 
         wide = np.empty(length, dtype=out.dtype)
         for m in range(part * chunk, min(n_planes, (part + 1) * chunk)):
             split_phases(x[m], phases, ph, pw, -np.inf)
-            wide[:] = base[offsets[0] : offsets[0] + length]
+            first = base[offsets[0] : offsets[0] + length]
+            for k in range(length):
+                wide[k] = first[k]
             for t in range(1, offsets.shape[0]):
                 run = base[offsets[t] : offsets[t] + length]
                 for k in range(length):
                     v = run[k]
                     best = wide[k]
                     wide[k] = v if v > best else best
-            target = out[m]
-            for i in range(out_rows):
-                target[i, :] = wide[i * pitch : i * pitch + out_cols]
+            _copy_out(out[m], wide, pitch)
 
 
 @njit(parallel=True, cache=True)
@@ -125,6 +126,88 @@ def max_pool_backward(dout, x, dx, offsets, kw, sh, sw, rows, pitch, ph, pw):  #
                 corner = i * sh * width
                 for j in range(out_cols):
                     grad[corner + j * sw + tap_offset[chosen[j]]] += gradients[j]
+
+
+# 2x2 windows with stride 2 and no padding, the pooling of most of the
+# course's networks, have kernels of their own: the windows tile the plane,
+# so the maximum is read straight from two input rows, and the gradient is
+# written once per pixel (no zeroing pass, no scatter). Same taps in the
+# same order, with the same strict comparisons, as the kernels above: the
+# same values bit for bit. 0.15 instead of 0.68 ms forward and 0.34 instead
+# of ~1.2 ms backward on SimpleConvNet's (100, 30, 24, 24) float32 maps.
+
+
+@njit(parallel=True, cache=True)
+def max_pool_2x2(x, out):  # pragma: no cover - compiled
+    """out[m, i, j] = max of x[m, 2i : 2i+2, 2j : 2j+2]; x (M, H, W), out (M, H // 2, W // 2)."""
+    n_planes, out_rows, out_cols = out.shape
+    n_chunks, chunk = _chunks(n_planes)
+    for part in prange(n_chunks):
+        for m in range(part * chunk, min(n_planes, (part + 1) * chunk)):
+            plane = x[m]
+            target = out[m]
+            for i in range(out_rows):
+                top = plane[2 * i]
+                bottom = plane[2 * i + 1]
+                row = target[i]
+                for j in range(out_cols):
+                    best = top[2 * j]
+                    v = top[2 * j + 1]
+                    best = v if v > best else best
+                    v = bottom[2 * j]
+                    best = v if v > best else best
+                    v = bottom[2 * j + 1]
+                    row[j] = v if v > best else best
+
+
+@njit(parallel=True, cache=True)
+def max_pool_2x2_backward(dout, x, dx):  # pragma: no cover - compiled
+    """dx[m] (written in full) holds dout[m, i, j] at the first maximum of window (i, j), zero elsewhere.
+
+    Two passes per output row, so that each loop touches three arrays and
+    LLVM vectorises it: the winning tap of every window (0-3, row-major)
+    into a small buffer, then the two rows of dx.
+    """
+    n_planes, out_rows, out_cols = dout.shape
+    height, width = dx.shape[1], dx.shape[2]
+    n_chunks, chunk = _chunks(n_planes)
+    for part in prange(n_chunks):
+        where = np.empty(out_cols, dtype=np.int32)
+        zero = np.zeros(1, dtype=dx.dtype)[0]
+        for m in range(part * chunk, min(n_planes, (part + 1) * chunk)):
+            plane = x[m]
+            grad = dx[m]
+            upstream = dout[m]
+            for i in range(out_rows):
+                top = plane[2 * i]
+                bottom = plane[2 * i + 1]
+                for j in range(out_cols):
+                    best = top[2 * j]
+                    tap = 0
+                    v = top[2 * j + 1]
+                    take = v > best  # strict: a tie keeps the earlier tap
+                    best = v if take else best
+                    tap = 1 if take else tap
+                    v = bottom[2 * j]
+                    take = v > best
+                    best = v if take else best
+                    tap = 2 if take else tap
+                    v = bottom[2 * j + 1]
+                    where[j] = 3 if v > best else tap
+                gradients = upstream[i]
+                for p in range(2):
+                    row = grad[2 * i + p]
+                    for j in range(out_cols):
+                        g = zero + gradients[j]  # as the scatter adds into zeros (and torch): -0.0 gives 0.0
+                        tap = where[j] - 2 * p
+                        row[2 * j] = g if tap == 0 else 0
+                        row[2 * j + 1] = g if tap == 1 else 0
+                    for j in range(2 * out_cols, width):  # an odd last column is in no window
+                        row[j] = 0
+            for r in range(2 * out_rows, height):  # an odd last row is in no window
+                last = grad[r]
+                for j in range(width):
+                    last[j] = 0
 
 
 @njit(parallel=True, cache=True)

@@ -42,9 +42,8 @@ same layout: average pooling is a convolution with weights of one, max
 pooling an elementwise maximum over the window's runs (padding = -inf).
 
 Work buffers (phase planes, the re-pitched ``dout``) are reused between
-calls, per thread, because the allocator would otherwise hand large
-buffers back to the operating system and page-fault them in again on every
-call. :func:`release_buffers` frees them.
+calls, per thread (:mod:`._phase_plan`, which also makes the plans);
+:func:`release_buffers` frees them.
 
 The tuned kernels are fast but not short; chapter 5's direct-convolution
 kernel is the plain ``numba.njit`` version of the same formula, to read
@@ -75,15 +74,15 @@ to a helper in one file recompiles the kernels of the others that use it.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import wraps
 
 import numpy as np
 
 from .._geometry import avg_pool_divisors as _divisors
+from .. import _validation
 from .._validation import Pair, output_hw
-from . import _numba_conv, _numba_depthwise, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad, _threads
+from . import _numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm, _numba_pool, _numba_wgrad, _threads
+from ._phase_plan import Plan, layout_plan, phase_planes, release_buffers, tap_offsets, wide_dout
 from ._threads import set_linear_blas_threads, thread_policy
 
 __all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_conv2d", "depthwise_conv2d_backward",
@@ -94,7 +93,18 @@ __all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_con
 # (importing _threads does it; called again here to say so, it returns at once).
 _threads.configure_numba()
 
-_local = threading.local()
+# Exponent bits of float32 and float64: all ones exactly for infinities and NaNs.
+_EXPONENT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
+                  np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
+
+
+def _count_nonfinite(arr: np.ndarray) -> int:
+    """The input check's count of NaN and infinite values, on numba's threads (see _validation)."""
+    unsigned, exponent = _EXPONENT_BITS[arr.dtype]
+    return _numba_elementwise.count_nonfinite(arr.reshape(arr.size).view(unsigned), exponent)
+
+
+_validation.use_parallel_count(_count_nonfinite)
 
 # Output planes whose wide vector is shorter than this many elements (e.g. a
 # 1x1 output) go the im2col way: unrolled patches times the filters.
@@ -134,93 +144,14 @@ _pool_sized = _serial_when_small(lambda x, *rest: x.size, _threads.SERIAL_ELEMEN
 _pool_backward_sized = _serial_when_small(lambda dout, x, *rest: x.size, _threads.SERIAL_ELEMENTS)
 
 
-def _buffer(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A reusable, uninitialised C-contiguous work array (per thread, slot and dtype)."""
-    pool = _local.__dict__.setdefault("pool", {})
-    size = int(np.prod(shape))
-    key = (slot, np.dtype(dtype).str)
-    buf = pool.get(key)
-    if buf is None or buf.size < size:
-        buf = np.empty(max(size, 1), dtype=dtype)
-        pool[key] = buf
-    return buf[:size].reshape(shape)
-
-
-def release_buffers() -> None:
-    """Free the work buffers kept between calls by this thread."""
-    _local.__dict__.pop("pool", None)
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: plans are cached, one per geometry
-class _Plan:
-    """Phase-plane layout of one convolution (see the module docstring)."""
-
-    out_hw: Pair
-    stride: Pair
-    rows: int  # rows per phase plane: OH + max p'
-    pitch: int  # row pitch of the phase planes: OW + max q'
-    phase_row: np.ndarray  # per kernel row p: (phase a, shift p')
-    phase_col: np.ndarray  # per kernel column q: (phase b, shift q')
-
-
-# A training loop asks for the same few geometries over and over: computing a
-# plan and its offsets costs ~20 us, as much as a small kernel.
-def _plan(in_hw, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
-    """The (cached) plan of a geometry."""
-    return _cached_plan(*(tuple(int(v) for v in pair) for pair in (in_hw, kernel, stride, padding, dilation)))
-
-
-@lru_cache(maxsize=256)
-def _cached_plan(in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
-    oh, ow = output_hw(in_hw, kernel, stride, padding, dilation)
-    taps_h = np.arange(kernel[0]) * dilation[0]
-    taps_w = np.arange(kernel[1]) * dilation[1]
-    phase_row = np.stack([taps_h % stride[0], taps_h // stride[0]], axis=1)
-    phase_col = np.stack([taps_w % stride[1], taps_w // stride[1]], axis=1)
-    return _Plan((oh, ow), stride, oh + int(phase_row[:, 1].max()), ow + int(phase_col[:, 1].max()),
-                 phase_row, phase_col)
-
-
-@lru_cache(maxsize=256)
-def _tap_offsets(plan: _Plan, channels: int) -> np.ndarray:
-    """(C*KH*KW,) start of each tap's run in one image's flattened phase planes."""
-    rows, pitch, stride = plan.rows, plan.pitch, plan.stride
-    a, p_shift = plan.phase_row[:, 0], plan.phase_row[:, 1]
-    b, q_shift = plan.phase_col[:, 0], plan.phase_col[:, 1]
-    phase = a[:, None] * stride[1] + b[None, :]
-    per_channel = (phase * rows + p_shift[:, None]) * pitch + q_shift[None, :]
-    image = stride[0] * stride[1] * rows * pitch
-    return (np.arange(channels)[:, None] * image + per_channel.reshape(1, -1)).reshape(-1).astype(np.int64)
-
-
-def _phase_planes(x: np.ndarray, plan: _Plan, stride: Pair, padding: Pair) -> np.ndarray:
-    """x as (N, C * sh*sw*R*P) zero-padded phase planes; x itself when no copy is needed."""
-    n, c, h, w = x.shape
-    if stride == (1, 1) and padding == (0, 0) and (plan.rows, plan.pitch) == (h, w):
-        return x.reshape(n, c * h * w)  # explicit sizes: -1 is ambiguous when N = 0
-    planes = _buffer("x", (n, c, stride[0], stride[1], plan.rows, plan.pitch), x.dtype)
-    _numba_layout.to_phase_planes(x, planes, padding[0], padding[1], 0.0)
-    return planes.reshape(n, c * stride[0] * stride[1] * plan.rows * plan.pitch)
-
-
-def _wide(dout: np.ndarray, pitch: int) -> np.ndarray:
-    """(N, F, OH*pitch): dout with row pitch `pitch`, zeros in the spare columns."""
-    n, f, oh, ow = dout.shape
-    if pitch == ow:
-        return dout.reshape(n, f, oh * ow)
-    wide = _buffer("dout", (n, f, 1, 1, oh, pitch), dout.dtype)
-    _numba_layout.to_phase_planes(dout, wide, 0, 0, 0.0)
-    return wide.reshape(n, f, oh * pitch)
-
-
-def _is_small(plan: _Plan) -> bool:
+def _is_small(plan: Plan) -> bool:
     oh, ow = plan.out_hw
     return (oh - 1) * plan.pitch + ow < SMALL_PLANE
 
 
-def _conv_plan(x, weight, stride: Pair, padding: Pair, dilation: Pair) -> _Plan:
+def _conv_plan(x, weight, stride: Pair, padding: Pair, dilation: Pair) -> Plan:
     """The plan of convolving x (N, C, H, W) with weight (F, C', KH, KW)."""
-    return _plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    return layout_plan(x.shape[2:], weight.shape[2:], stride, padding, dilation)
 
 
 def _forward_plan(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair):
@@ -239,9 +170,9 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair) -> np.n
         rows = np.empty((col.shape[0], n_filters), dtype=x.dtype)
         _numba_gemm.matmul(col, np.ascontiguousarray(weight.reshape(n_filters, -1).T), bias, rows)
         return np.ascontiguousarray(rows.reshape(n, *plan.out_hw, n_filters).transpose(0, 3, 1, 2))
-    src = _phase_planes(x, plan, stride, padding)
+    src = phase_planes(x, plan, stride, padding)
     y = np.empty((n, n_filters, *plan.out_hw), dtype=x.dtype)
-    _numba_conv.correlate_planes(src, weight.reshape(n_filters, c * kh * kw), bias, _tap_offsets(plan, c),
+    _numba_conv.correlate_planes(src, weight.reshape(n_filters, c * kh * kw), bias, tap_offsets(plan, c),
                                  y, plan.pitch)
     return y
 
@@ -266,7 +197,7 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
         return conv2d(dout, flipped, None, (1, 1), full, dilation), dweight, dbias
     dx = np.empty((n, c, h, w), dtype=x.dtype)
     weight_t = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(kh * kw, c, n_filters))
-    _numba_conv.input_grad(dout_wide, weight_t, _tap_offsets(plan, 1), length, dx,
+    _numba_conv.input_grad(dout_wide, weight_t, tap_offsets(plan, 1), length, dx,
                            plan.rows, plan.pitch, *stride, *padding)
     return dx, dweight, dbias
 
@@ -280,15 +211,15 @@ def conv2d_backward_weight(dout, x, weight, stride: Pair, padding: Pair, dilatio
     return _weight_grad(dout, x, weight, plan, stride, padding)[:2]
 
 
-def _weight_grad(dout, x, weight, plan: _Plan, stride: Pair, padding: Pair):
+def _weight_grad(dout, x, weight, plan: Plan, stride: Pair, padding: Pair):
     """(dweight (F, C, KH, KW), dbias (F,), dout with the planes' pitch, wide length)."""
     oh, ow = plan.out_hw
     length = (oh - 1) * plan.pitch + ow
-    src = _phase_planes(x, plan, stride, padding)
-    dout_wide = _wide(dout, plan.pitch)
+    src = phase_planes(x, plan, stride, padding)
+    dout_wide = wide_dout(dout, plan.pitch)
     dweight = np.empty((weight.shape[0], weight[0].size), dtype=x.dtype)
     dbias = np.empty(weight.shape[0], dtype=x.dtype)
-    _numba_wgrad.weight_grad(dout_wide, src, _tap_offsets(plan, x.shape[1]), length, dweight, dbias)
+    _numba_wgrad.weight_grad(dout_wide, src, tap_offsets(plan, x.shape[1]), length, dweight, dbias)
     return dweight.reshape(weight.shape), dbias, dout_wide, length
 
 
@@ -317,9 +248,9 @@ def depthwise_conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     n, c = x.shape[:2]
     n_filters, _, kh, kw = weight.shape
     plan, bias = _forward_plan(x, weight, bias, stride, padding, dilation)
-    src = _phase_planes(x, plan, stride, padding).reshape(n, c, -1)
+    src = phase_planes(x, plan, stride, padding).reshape(n, c, -1)
     y = np.empty((n, n_filters, *plan.out_hw), dtype=x.dtype)
-    _numba_depthwise.depthwise_forward(src, weight.reshape(n_filters, kh * kw), bias, _tap_offsets(plan, 1), y,
+    _numba_depthwise.depthwise_forward(src, weight.reshape(n_filters, kh * kw), bias, tap_offsets(plan, 1), y,
                                        plan.pitch, n_filters // c)
     return y
 
@@ -332,9 +263,9 @@ def depthwise_conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dila
     plan = _conv_plan(x, weight, stride, padding, dilation)
     oh, ow = plan.out_hw
     length = (oh - 1) * plan.pitch + ow
-    offsets = _tap_offsets(plan, 1)
-    src = _phase_planes(x, plan, stride, padding).reshape(n, c, -1)
-    dout_wide = _wide(dout, plan.pitch)
+    offsets = tap_offsets(plan, 1)
+    src = phase_planes(x, plan, stride, padding).reshape(n, c, -1)
+    dout_wide = wide_dout(dout, plan.pitch)
     dx = np.empty((n, c, h, w), dtype=x.dtype)
     partial = np.empty((n, n_filters, kh * kw + 1), dtype=np.float64)
     _numba_depthwise.depthwise_backward(dout_wide, src, weight.reshape(n_filters, kh * kw), offsets, length, dx,
@@ -351,17 +282,25 @@ def depthwise_conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dila
 def _pool_planes(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair):
     """(plan, zero-padded planes (N*C, S), tap offsets) of a pooling window over every channel."""
     n, c, h, w = x.shape
-    plan = _plan((h, w), kernel, stride, padding, (1, 1))
-    planes = _phase_planes(x.reshape(n * c, 1, h, w), plan, stride, padding)
-    return plan, planes, _tap_offsets(plan, 1)
+    plan = layout_plan((h, w), kernel, stride, padding, (1, 1))
+    planes = phase_planes(x.reshape(n * c, 1, h, w), plan, stride, padding)
+    return plan, planes, tap_offsets(plan, 1)
+
+
+def _tiles_2x2(kernel: Pair, stride: Pair, padding: Pair) -> bool:
+    """Whether a pooling window is 2x2 with stride 2 and no padding (its own kernels, same values)."""
+    return kernel == (2, 2) and stride == (2, 2) and padding == (0, 0)
 
 
 @_pool_sized
 def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     n, c, h, w = x.shape
-    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    plan = layout_plan((h, w), kernel, stride, padding, (1, 1))
     out = np.empty((n, c, *plan.out_hw), dtype=x.dtype)
-    _numba_pool.max_pool(x.reshape(n * c, h, w), out.reshape(n * c, *plan.out_hw), _tap_offsets(plan, 1),
+    if _tiles_2x2(kernel, stride, padding):
+        _numba_pool.max_pool_2x2(x.reshape(n * c, h, w), out.reshape(n * c, *plan.out_hw))
+        return out
+    _numba_pool.max_pool(x.reshape(n * c, h, w), out.reshape(n * c, *plan.out_hw), tap_offsets(plan, 1),
                          *stride, plan.rows, plan.pitch, *padding)
     return out
 
@@ -369,10 +308,14 @@ def max_pool2d(x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
 @_pool_backward_sized
 def max_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     n, c, h, w = x.shape
-    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    plan = layout_plan((h, w), kernel, stride, padding, (1, 1))
     dx = np.empty_like(x)
+    if _tiles_2x2(kernel, stride, padding):
+        _numba_pool.max_pool_2x2_backward(dout.reshape(n * c, *plan.out_hw), x.reshape(n * c, h, w),
+                                          dx.reshape(n * c, h, w))
+        return dx
     _numba_pool.max_pool_backward(dout.reshape(n * c, *plan.out_hw), x.reshape(n * c, h, w), dx.reshape(n * c, h, w),
-                                  _tap_offsets(plan, 1), kernel[1], *stride, plan.rows, plan.pitch, *padding)
+                                  tap_offsets(plan, 1), kernel[1], *stride, plan.rows, plan.pitch, *padding)
     return dx
 
 
@@ -390,12 +333,12 @@ def avg_pool2d(x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: 
 @_pool_backward_sized
 def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, count_include_pad: bool) -> np.ndarray:
     n, c, h, w = x.shape
-    plan = _plan((h, w), kernel, stride, padding, (1, 1))
+    plan = layout_plan((h, w), kernel, stride, padding, (1, 1))
     oh, ow = plan.out_hw
     share = dout / _divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
     dx = np.empty_like(x)
     ones = np.ones((kernel[0] * kernel[1], 1, 1), dtype=x.dtype)
-    _numba_conv.input_grad(_wide(share.reshape(n * c, 1, oh, ow), plan.pitch), ones, _tap_offsets(plan, 1),
+    _numba_conv.input_grad(wide_dout(share.reshape(n * c, 1, oh, ow), plan.pitch), ones, tap_offsets(plan, 1),
                            (oh - 1) * plan.pitch + ow, dx.reshape(n * c, 1, h, w), plan.rows, plan.pitch,
                            *stride, *padding)
     return dx
