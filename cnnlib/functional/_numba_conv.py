@@ -137,19 +137,26 @@ def _copy_out(out_plane, wide, pitch):  # pragma: no cover - compiled
             target[j] = source[j]
 
 
-@intrinsic
-def _register_block(typingctx, like):  # pragma: no cover - compiled
-    """A (BLOCK * CHUNK,) array on the stack, of `like`'s dtype.
+def stack_block(size: int, name: str):
+    """An intrinsic ``name(like)``: a pointer to a (size,) array on the stack, of `like`'s dtype.
 
-    Its elements are indexed by constants once the fixed-length loops over
-    a chunk are unrolled, so LLVM keeps it in vector registers.
+    Wrap it with ``numba.carray(pointer, size)``. Its elements are indexed
+    by constants once the fixed-length loops over a block are unrolled, so
+    LLVM keeps it in vector registers.
     """
-    def codegen(context, builder, signature, args):
-        element = context.get_data_type(like.dtype)
-        block = cgutils.alloca_once(builder, ir.ArrayType(element, BLOCK * CHUNK))
-        return builder.bitcast(block, element.as_pointer())
+    def block(typingctx, like):
+        def codegen(context, builder, signature, args):
+            element = context.get_data_type(like.dtype)
+            array = cgutils.alloca_once(builder, ir.ArrayType(element, size))
+            return builder.bitcast(array, element.as_pointer())
 
-    return types.CPointer(like.dtype)(like), codegen
+        return types.CPointer(like.dtype)(like), codegen
+
+    block.__name__ = block.__qualname__ = name
+    return intrinsic(block)
+
+
+_register_block = stack_block(BLOCK * CHUNK, "_register_block")  # four output planes x CHUNK outputs
 
 
 @njit(fastmath=True, inline="always")

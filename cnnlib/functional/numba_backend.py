@@ -184,7 +184,7 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
     plan = _conv_plan(x, weight, stride, padding, dilation)
     if _is_small(plan):
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)
-    dweight, dbias, dout_wide, length = _weight_grad(dout, x, weight, plan, stride, padding)
+    dweight, dbias = _weight_grad(dout, x, weight, plan, stride, padding)
     full = tuple(d * (k - 1) - p for d, k, p in zip(dilation, (kh, kw), padding))
     if (stride == (1, 1) and min(full) >= 0 and c >= GATHER_CHANNELS
             and h * w <= GATHER_GROWTH * dout.shape[2] * dout.shape[3]):
@@ -197,7 +197,8 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
         return conv2d(dout, flipped, None, (1, 1), full, dilation), dweight, dbias
     dx = np.empty((n, c, h, w), dtype=x.dtype)
     weight_t = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(kh * kw, c, n_filters))
-    _numba_conv.input_grad(dout_wide, weight_t, tap_offsets(plan, 1), length, dx,
+    length = (plan.out_hw[0] - 1) * plan.pitch + plan.out_hw[1]
+    _numba_conv.input_grad(wide_dout(dout, plan.pitch), weight_t, tap_offsets(plan, 1), length, dx,
                            plan.rows, plan.pitch, *stride, *padding)
     return dx, dweight, dbias
 
@@ -208,19 +209,16 @@ def conv2d_backward_weight(dout, x, weight, stride: Pair, padding: Pair, dilatio
     plan = _conv_plan(x, weight, stride, padding, dilation)
     if _is_small(plan):
         return _conv2d_backward_small(dout, x, weight, stride, padding, dilation)[1:]
-    return _weight_grad(dout, x, weight, plan, stride, padding)[:2]
+    return _weight_grad(dout, x, weight, plan, stride, padding)
 
 
 def _weight_grad(dout, x, weight, plan: Plan, stride: Pair, padding: Pair):
-    """(dweight (F, C, KH, KW), dbias (F,), dout with the planes' pitch, wide length)."""
-    oh, ow = plan.out_hw
-    length = (oh - 1) * plan.pitch + ow
+    """(dweight (F, C, KH, KW), dbias (F,))."""
     src = phase_planes(x, plan, stride, padding)
-    dout_wide = wide_dout(dout, plan.pitch)
     dweight = np.empty((weight.shape[0], weight[0].size), dtype=x.dtype)
     dbias = np.empty(weight.shape[0], dtype=x.dtype)
-    _numba_wgrad.weight_grad(dout_wide, src, tap_offsets(plan, x.shape[1]), length, dweight, dbias)
-    return dweight.reshape(weight.shape), dbias, dout_wide, length
+    _numba_wgrad.weight_grad(dout, src, tap_offsets(plan, x.shape[1]), plan.pitch, dweight, dbias)
+    return dweight.reshape(weight.shape), dbias
 
 
 def _conv2d_backward_small(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair):

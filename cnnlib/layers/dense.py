@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validation import as_bool, as_int, as_param_dtype
-from ..functional._threads import matmul
+from ..functional._products import matmul
 from .base import Layer, Shape, as_rng, format_shape
 from .init import init_weight
 
@@ -60,7 +60,7 @@ class Linear(Layer):
             hint = " (add a Flatten layer before it)" if x.ndim > 2 else ""
             raise ValueError(f"expected input with {self.in_features} features, got {x.shape}{hint}")
         self._x = x
-        y = matmul(x, self.params["weight"].T)  # one BLAS thread: none left spinning (functional._threads)
+        y = matmul(x, self.params["weight"].T)  # numba's kernel or one BLAS thread (functional._products)
         if "bias" in self.params:
             y += self.params["bias"]
         return y
