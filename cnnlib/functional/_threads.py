@@ -27,12 +27,13 @@ kernel; :func:`blas_threads` wraps the Linear layers' matrix products):
    environment as it was. Nothing is done if numba's threads were already
    started, or if ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set (the
    user's choice wins).
-2. The matrix products of :class:`cnnlib.layers.Linear` run with one BLAS
-   thread (threadpoolctl, restored right after each product): OpenBLAS's
-   worker threads are never woken, so none is left spinning. Such products
-   are small (SimpleConvNet's largest is 100 x 4320 x 100); one thread
-   does them at full vector speed and the product no longer depends on the
-   BLAS thread count.
+2. The matrix products of :class:`cnnlib.layers.Linear` that run in BLAS
+   (the small ones with the numba backend, which computes the large ones in
+   its own kernels on numba's threads, see :mod:`._products`; all of them
+   with the NumPy backends) run with one BLAS thread (threadpoolctl,
+   restored right after each product): OpenBLAS's worker threads are never
+   woken, so none is left spinning, and the product no longer depends on
+   the BLAS thread count.
 
 3. Small work runs on one thread (:func:`serial_when_small`): a parallel
    loop over fewer than :data:`SERIAL_ELEMENTS` values (or a convolution of

@@ -55,9 +55,10 @@ No environment variable is needed: importing this module (or
 ``cnnlib.layers``) starts numba's thread pool with a short OpenMP spin
 count (idle threads spin ``GOMP_SPINCOUNT=10000`` times, well under a
 millisecond, then sleep instead of spinning for milliseconds; the variable
-is set only while numba loads its OpenMP runtime and removed again), and the Linear layers' matrix products run with one
-BLAS thread, so no OpenBLAS thread is left spinning after them (see
-:mod:`cnnlib.functional._threads`). On a CPU with AVX-512, numba's code
+is set only while numba loads its OpenMP runtime and removed again), and the Linear layers' matrix products run in
+numba kernels when large and with one BLAS thread otherwise, so no OpenBLAS
+thread is left spinning after them (see :mod:`cnnlib.functional._threads`
+and :mod:`cnnlib.functional._products`). On a CPU with AVX-512, numba's code
 generator is started with 512-bit vectors preferred (LLVM's tuning for such
 CPUs prefers 256-bit ones), which applies to all numba code of the process;
 ``CNNLIB_WIDE_VECTORS=off`` keeps LLVM's choice (see
