@@ -70,6 +70,13 @@ torch.set_num_threads(1)  # the machine is shared; threads only add noise
 _ERRORS: dict[str, dict[str, float]] = {}
 
 
+def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Equal dtype, shape and values, signs of zeros included (NaN equals NaN): a fast path's contract."""
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(np.signbit(actual), np.signbit(expected))
+
+
 def assert_close(actual, expected, dtype=None, what: str = "value") -> None:
     """assert_allclose with the dtype's tolerance; also checks the shape and dtype.
 

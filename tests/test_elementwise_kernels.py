@@ -17,15 +17,9 @@ from hypothesis import strategies as st
 import cnnlib
 from cnnlib.layers import ReLU
 from cnnlib.train import Adam
-from helpers import SETTINGS
+from helpers import SETTINGS, assert_same_bits
 
 DTYPES = [np.float32, np.float64]
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> None:
-    assert a.dtype == b.dtype and a.shape == b.shape
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -42,10 +36,10 @@ def test_relu_kernels_equal_numpy(shape, seed, dtype):
     y, dx = kernel.forward(x), kernel.backward(dout)
     with cnnlib.use_backend("im2col"), np.errstate(invalid="ignore"):  # inf * 0 is NaN, on purpose
         y_ref, dx_ref = reference.forward(x), reference.backward(dout)
-        _same(dx_ref, dout * (x > 0))
-    _same(y, y_ref)
-    _same(dx, dx_ref)
-    _same(y_ref, np.maximum(x, 0))
+        assert_same_bits(dx_ref, dout * (x > 0))
+    assert_same_bits(y, y_ref)
+    assert_same_bits(dx, dx_ref)
+    assert_same_bits(y_ref, np.maximum(x, 0))
 
 
 class _OneParameter:
@@ -76,7 +70,7 @@ def test_adam_kernel_equals_numpy(dtype, threads):
                 adam_reference.step()
     finally:
         numba.set_num_threads(before)
-    _same(fused.param, reference.param)
+    assert_same_bits(fused.param, reference.param)
     for key in ("m", "v"):
-        _same(adam_fused.state["w"][key], adam_reference.state["w"][key])
+        assert_same_bits(adam_fused.state["w"][key], adam_reference.state["w"][key])
     assert not np.array_equal(fused.param, start)  # it moved

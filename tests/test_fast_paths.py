@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cnnlib import _validation
 from cnnlib.functional import _numba_elementwise, _numba_pool, conv2d, max_pool2d, max_pool2d_backward
 from cnnlib.functional import numba_backend as nb
-from helpers import SETTINGS, torch_pool, torch_pool_grad
+from helpers import SETTINGS, assert_same_bits, torch_pool, torch_pool_grad
 
 DTYPES = [np.float32, np.float64]
 
@@ -39,12 +39,6 @@ def _general(x: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y, dx
 
 
-def _same_bits(a: np.ndarray, b: np.ndarray) -> None:
-    assert a.dtype == b.dtype and a.shape == b.shape
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=30, **SETTINGS)
 @given(n=st.integers(0, 3), c=st.integers(1, 70), h=st.integers(2, 13), w=st.integers(2, 13),
@@ -58,8 +52,8 @@ def test_2x2_pool_kernels_equal_the_general_kernels(n, c, h, w, ties, seed, dtyp
     dout = rng.standard_normal((n, c, h // 2, w // 2)).astype(dtype)
     dout.reshape(-1)[: min(2, dout.size)] = -0.0
     expected_y, expected_dx = _general(x, dout)
-    _same_bits(max_pool2d(x, 2, backend="numba"), expected_y)
-    _same_bits(max_pool2d_backward(dout, x, 2, backend="numba"), expected_dx)
+    assert_same_bits(max_pool2d(x, 2, backend="numba"), expected_y)
+    assert_same_bits(max_pool2d_backward(dout, x, 2, backend="numba"), expected_dx)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

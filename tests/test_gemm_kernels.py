@@ -39,30 +39,28 @@ def _check(actual: np.ndarray, a: np.ndarray, b_rows: np.ndarray, start: np.ndar
     assert error.max() <= REL[dtype], f"largest relative error {error.max():.3g}"
 
 
+def _matmul_case(rows: int, cols: int, depth: int, dtype, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((rows, depth)).astype(dtype)
+    b = rng.standard_normal((depth, cols)).astype(dtype)
+    start = rng.standard_normal(cols).astype(dtype)
+    out = np.full((rows, cols), np.nan, dtype=dtype)
+    _numba_gemm.matmul(a, b, start, out)
+    _check(out, a, b, start, dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", list(range(1, 2 * ROWS + 2)))
 def test_matmul_every_row_remainder(rows, dtype):
-    rng = np.random.default_rng(rows)
     for cols in (COLS, COLS + 1, 2 * COLS - 1, 3 * COLS + 3):
-        a = rng.standard_normal((rows, 37)).astype(dtype)
-        b = rng.standard_normal((37, cols)).astype(dtype)
-        start = rng.standard_normal(cols).astype(dtype)
-        out = np.full((rows, cols), np.nan, dtype=dtype)
-        _numba_gemm.matmul(a, b, start, out)
-        _check(out, a, b, start, dtype)
+        _matmul_case(rows, cols, 37, dtype, seed=rows * cols)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cols", [1, 2, COLS // 2, COLS - 1])
 def test_matmul_narrower_than_one_block(cols, dtype):
-    rng = np.random.default_rng(cols)
-    for rows in (1, 3, 4, 9):
-        a = rng.standard_normal((rows, 20)).astype(dtype)
-        b = rng.standard_normal((20, cols)).astype(dtype)
-        start = rng.standard_normal(cols).astype(dtype)
-        out = np.full((rows, cols), np.nan, dtype=dtype)
-        _numba_gemm.matmul(a, b, start, out)
-        _check(out, a, b, start, dtype)
+    for rows in (1, 3, 4, 9):  # blocks of four rows and single rows
+        _matmul_case(rows, cols, 20, dtype, seed=rows * cols)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -258,11 +258,12 @@ def correlate_planes(src, weight, bias, offsets, out, pitch):  # pragma: no cove
         if k < n_blocks:
             g0 = BLOCK * k
             gs = (g0, min(g0 + 1, n_out - 1), min(g0 + 2, n_out - 1), min(g0 + 3, n_out - 1))
+            biases = (bias[gs[0]], bias[gs[1]], bias[gs[2]], bias[gs[3]])
             wide = np.empty((BLOCK, length), dtype=out.dtype)
             for c in range(n_chunks):
                 k0 = min(c * CHUNK, length - CHUNK)
-                _sums_of_block(acc, base, weight[gs[0]], weight[gs[1]], weight[gs[2]], weight[gs[3]],
-                               (bias[gs[0]], bias[gs[1]], bias[gs[2]], bias[gs[3]]), offsets, k0)
+                _sums_of_block(acc, base, weight[gs[0]], weight[gs[1]], weight[gs[2]], weight[gs[3]], biases,
+                               offsets, k0)
                 _store_block(wide, acc, k0)
             if length < CHUNK:
                 for q in range(BLOCK):

@@ -41,7 +41,14 @@ _product_block = stack_block(ROWS * COLS, "_product_block")
 
 @njit(fastmath=True, inline="always")
 def _products_of_block(acc, flat_b, a0, a1, a2, a3, a4, a5, start, n_cols, j0):  # pragma: no cover - compiled
-    """acc[q*COLS + k] = start[j0 + k] + sum_t a_q[t] * b[t, j0 + k] for k < COLS, six rows q."""
+    """acc[q*COLS + k] = start[j0 + k] + sum_t a_q[t] * b[t, j0 + k] for k < COLS, six rows q.
+
+    The convolution's block (:func:`._numba_conv._sums_of_block`: four
+    rows x 64 columns) ran these products at 47-67 GMAC/s, this one of six
+    rows x 32 columns at 87-95 (SimpleConvNet's Linear layer): six rows
+    share each load of b, and a row of b (4320 x 100 in the forward pass)
+    is too narrow for chunks of 64.
+    """
     for k in range(COLS):
         s = start[j0 + k]
         acc[k] = s
