@@ -39,7 +39,7 @@ def test_conv2d_backward_without_dx_gives_the_same_weight_gradients(backend, gro
 
 
 def test_the_numba_backend_really_skips_dx(monkeypatch):
-    from cnnlib.functional import _numba_conv
+    from cnnlib.functional import _numba_scatter
 
     def no_input_grad(*args):
         raise AssertionError("input_grad ran although input_grad=False")
@@ -47,7 +47,7 @@ def test_the_numba_backend_really_skips_dx(monkeypatch):
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((2, 3, 9, 9)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     dout = rng.standard_normal((2, 4, 7, 7)).astype(np.float32)
-    monkeypatch.setattr(_numba_conv, "input_grad", no_input_grad)
+    monkeypatch.setattr(_numba_scatter, "input_grad", no_input_grad)
     _, dw, _ = conv2d_backward(dout, x, w, input_grad=False, backend="numba")
     assert dw.shape == w.shape
     with pytest.raises(AssertionError, match="input_grad ran"):

@@ -212,13 +212,13 @@ def test_im2col_col2im_equal_the_numpy_version_and_are_adjoint(case, dtype):
 def test_no_kernel_sees_invalid_input(monkeypatch):
     from numba.core.registry import CPUDispatcher
 
-    from cnnlib.functional import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad
+    from cnnlib.functional import _numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_scatter, _numba_wgrad
 
     def refuse(*args, **kwargs):
         raise AssertionError("a kernel ran on input the validation layer should have rejected")
 
     patched = 0
-    for module in (_numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_wgrad):
+    for module in (_numba_conv, _numba_gemm, _numba_layout, _numba_pool, _numba_scatter, _numba_wgrad):
         for name, value in vars(module).items():
             if isinstance(value, CPUDispatcher) and not name.startswith("_"):
                 monkeypatch.setattr(module, name, refuse)

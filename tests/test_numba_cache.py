@@ -24,11 +24,11 @@ from numba.core.registry import CPUDispatcher
 
 import cnnlib
 from cnnlib.functional import (_kernel_cache, _numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm,
-                              _numba_layout, _numba_norm, _numba_pool, _numba_wgrad)
+                              _numba_layout, _numba_norm, _numba_pool, _numba_scatter, _numba_wgrad)
 
 PACKAGE = Path(cnnlib.__file__).resolve().parent
 KERNEL_MODULES = (_numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm, _numba_layout, _numba_norm,
-                  _numba_pool, _numba_wgrad)
+                  _numba_pool, _numba_scatter, _numba_wgrad)
 
 # Max-pools a fixed plane in a fresh process; prints the result and whether
 # max_pool's machine code came from the disk cache.

@@ -3,8 +3,9 @@
 * ``correlate_planes`` sums chunks of ``CHUNK`` outputs in registers; the
   last chunk is moved back to end at the wide vector's end, and a vector
   shorter than a chunk takes a separate path. Every such boundary (length
-  below, at and just above one chunk and two; 1 to 6 filters, i.e. blocks of
-  four, padded blocks and single planes) is checked against torch.
+  below, at and just above one chunk and two; 1 to 2 PLANES + 1 filters,
+  i.e. full blocks of PLANES (six with AVX-512, four with AVX2), padded
+  blocks and single planes) is checked against torch.
 * A stride-1 input gradient is computed as a convolution of the padded dout
   (``GATHER_GROWTH``); both routes are checked against torch and each other.
 * The vector width: what ``_kernel_cache`` reports in fresh processes with
@@ -47,7 +48,7 @@ def _widths_around_chunk() -> list[int]:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_filters", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("n_filters", list(range(1, 2 * _numba_conv.PLANES + 2)))
 def test_forward_at_every_chunk_boundary_matches_torch(dtype, n_filters):
     rng = np.random.default_rng(n_filters)
     for width in _widths_around_chunk():
@@ -160,3 +161,4 @@ def test_this_process_compiles_with_the_width_it_reports():
     features = _kernel_cache._codegen_features().split(",")
     assert _kernel_cache.VECTOR_LANES == (16 if "+avx512f" in features and "-prefer-256-bit" in features else 8)
     assert _numba_conv.CHUNK == (64 if _kernel_cache.VECTOR_LANES == 16 else 16)
+    assert _numba_conv.PLANES == (6 if _kernel_cache.VECTOR_LANES == 16 else 4)

@@ -18,7 +18,7 @@ filters) filter f reads channel ``f // M``.
     Per (image, channel), both gradients from one read of the planes: the M
     filters of the channel scatter ``dout``, times each tap's weight, into
     the channel's phase planes, which are then unshuffled into dx (as
-    :func:`._numba_conv.input_grad`); and one dot product per tap (as
+    :func:`._numba_scatter.input_grad`); and one dot product per tap (as
     :func:`._numba_wgrad.weight_grad`), kept per image in float64 and summed
     over the images by the caller.
 
@@ -32,7 +32,8 @@ import numpy as np
 from numba import prange
 
 from ._kernel_cache import njit  # numba.njit, its disk cache keyed by every kernel file
-from ._numba_conv import _copy_out, _taps_into_plane, tile_size, unshuffle_phases
+from ._numba_conv import _copy_out, _taps_into_plane, tile_size
+from ._numba_scatter import unshuffle_phases
 from ._numba_wgrad import _dots_plane
 
 

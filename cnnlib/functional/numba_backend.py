@@ -3,7 +3,7 @@
 Same contract as :mod:`cnnlib.functional.naive` (validated, C-contiguous
 float32/float64 input; stride, padding and dilation as (h, w) pairs). The
 kernels live in ``_numba_layout`` (memory layout), ``_numba_conv`` (forward
-pass, input gradient), ``_numba_wgrad`` (weight gradient),
+pass), ``_numba_scatter`` (input gradient of strided convolutions), ``_numba_wgrad`` (weight gradient),
 ``_numba_depthwise`` (depthwise convolution, ``groups = C``), ``_numba_pool``
 (max pooling, im2col, col2im) and ``_numba_gemm`` (a matrix product); this
 module plans the memory layout and calls them. Nothing is compiled until a
@@ -82,7 +82,8 @@ import numpy as np
 from .._geometry import avg_pool_divisors as _divisors
 from .. import _validation
 from .._validation import Pair, output_hw
-from . import _numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm, _numba_pool, _numba_wgrad, _threads
+from . import (_numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm, _numba_pool, _numba_scatter,
+               _numba_wgrad, _threads)
 from ._phase_plan import Plan, layout_plan, phase_planes, release_buffers, tap_offsets, wide_dout
 from ._threads import set_linear_blas_threads, thread_policy
 
@@ -199,7 +200,7 @@ def conv2d_backward(dout, x, weight, stride: Pair, padding: Pair, dilation: Pair
     dx = np.empty((n, c, h, w), dtype=x.dtype)
     weight_t = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(kh * kw, c, n_filters))
     length = (plan.out_hw[0] - 1) * plan.pitch + plan.out_hw[1]
-    _numba_conv.input_grad(wide_dout(dout, plan.pitch), weight_t, tap_offsets(plan, 1), length, dx,
+    _numba_scatter.input_grad(wide_dout(dout, plan.pitch), weight_t, tap_offsets(plan, 1), length, dx,
                            plan.rows, plan.pitch, *stride, *padding)
     return dx, dweight, dbias
 
@@ -337,7 +338,7 @@ def avg_pool2d_backward(dout, x, kernel: Pair, stride: Pair, padding: Pair, coun
     share = dout / _divisors((h, w), kernel, stride, padding, count_include_pad, x.dtype)
     dx = np.empty_like(x)
     ones = np.ones((kernel[0] * kernel[1], 1, 1), dtype=x.dtype)
-    _numba_conv.input_grad(wide_dout(share.reshape(n * c, 1, oh, ow), plan.pitch), ones, tap_offsets(plan, 1),
+    _numba_scatter.input_grad(wide_dout(share.reshape(n * c, 1, oh, ow), plan.pitch), ones, tap_offsets(plan, 1),
                            (oh - 1) * plan.pitch + ow, dx.reshape(n * c, 1, h, w), plan.rows, plan.pitch,
                            *stride, *padding)
     return dx
