@@ -129,3 +129,15 @@ def test_small_products_stay_in_blas(monkeypatch):
     weight = layer.params["weight"]
     np.testing.assert_allclose(y, x @ weight.T + layer.params["bias"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dx, np.ones_like(y) @ weight, rtol=1e-6, atol=1e-6)
+
+
+def test_products_that_do_not_align_raise_numpys_error_instead_of_reaching_a_kernel(monkeypatch):
+    monkeypatch.setattr(_numba_gemm, "matmul", lambda *args: pytest.fail("a misaligned product reached the kernel"))
+    monkeypatch.setattr(_numba_gemm, "matmul_transposed",
+                        lambda *args: pytest.fail("a misaligned product reached the kernel"))
+    a = np.ones((100, 4320), dtype=np.float32)
+    w = np.ones((100, 4321), dtype=np.float32)
+    with pytest.raises(ValueError, match="mismatch"):
+        _products.matmul(a, w.T)
+    with pytest.raises(ValueError, match="mismatch"):
+        _products.matmul(np.ones((100, 101), dtype=np.float32), w)

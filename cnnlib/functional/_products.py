@@ -41,7 +41,8 @@ def _kernels():
 
 
 def _kernel_applies(a: np.ndarray, b: np.ndarray) -> bool:
-    if get_backend() != "numba" or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype:
+    """Whether the kernels take this product; shapes that do not align go to NumPy, which says so."""
+    if get_backend() != "numba" or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.shape[1] != b.shape[0]:
         return False
     if a.dtype not in (np.float32, np.float64) or type(a) is not np.ndarray or type(b) is not np.ndarray:
         return False
