@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnlib import _validation
-from cnnlib.functional import _numba_elementwise, _numba_pool, conv2d, max_pool2d, max_pool2d_backward
+from cnnlib.functional import _numba_elementwise, _numba_pool, conv2d, elementwise, max_pool2d, max_pool2d_backward
 from cnnlib.functional import numba_backend as nb
 from helpers import SETTINGS, assert_same_bits, torch_pool, torch_pool_grad
 
@@ -82,7 +82,7 @@ def test_other_windows_still_take_the_general_kernels():
 
 
 def _bits(dtype):
-    return nb._EXPONENT_BITS[np.dtype(dtype)]
+    return elementwise.EXPONENT_BITS[np.dtype(dtype)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -107,7 +107,7 @@ def test_parallel_count_of_nonfinite_values_equals_numpy(dtype):
 def test_large_inputs_are_checked_by_the_parallel_count(dtype, monkeypatch):
     calls = []
     original = _validation._parallel_count
-    assert original is nb._count_nonfinite  # registered when the numba backend loads
+    assert original is elementwise.count_nonfinite  # registered when the numba backend loads
     monkeypatch.setattr(_validation, "_parallel_count", lambda arr: calls.append(arr.size) or original(arr))
     x = np.random.default_rng(1).standard_normal((2, 1, 300, 300)).astype(dtype)
     weight = np.ones((1, 1, 3, 3), dtype=dtype)

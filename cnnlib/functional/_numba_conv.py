@@ -26,12 +26,13 @@ Why the loops look the way they do (each point was measured):
   output planes x ``CHUNK`` outputs (6 x 64 in 24 vector registers with
   AVX-512, 4 x 16 in 8 with AVX2) is summed over every tap before anything
   is stored, so each tap costs CHUNK input loads and PLANES weight loads
-  for PLANES * CHUNK multiply-adds. LLVM does this only if the block is a stack array indexed
-  by constants (:func:`_register_block`, loops with the constant trip
-  count ``CHUNK``). The earlier version added four taps at a time into
-  accumulators in the L1 cache, a load and a store per four multiply-adds,
-  and reached 68 GMAC/s where this one reaches ~105 (a 3x3 layer of 64
-  channels on two AVX-512 cores).
+  for PLANES * CHUNK multiply-adds. LLVM does this only if the block is a
+  stack array indexed by constants (:func:`_register_block`, loops with
+  the constant trip count ``CHUNK``). The earlier version added four taps
+  at a time into accumulators in the L1 cache, a load and a store per four
+  multiply-adds, and reached 68 GMAC/s where a block of four planes
+  reached ~105 and one of six ~125 (a 3x3 layer of 64 channels on two
+  AVX-512 cores).
 * Accumulators have the array's dtype (float32 stays float32: float64 halved
   the speed) and ``fastmath`` lets LLVM reassociate the sums into vector
   lanes. The order of every sum depends only on the shapes, never on the
@@ -57,8 +58,9 @@ BLOCK = 4  # output planes that share every load
 # Outputs of one plane in a register block of the forward pass: four float32
 # vectors with AVX-512, two with AVX2, leaving room for the inputs and
 # weights of a tap (see PLANES). Fewer than 8 accumulators would leave the
-# two multiply-add units waiting on their own results (4 cycles each). float64 blocks hold the same count of
-# twice the bytes (twice the registers: slower, and used for checks only).
+# two multiply-add units waiting on their own results (4 cycles each).
+# float64 blocks hold the same count of twice the bytes (twice the
+# registers: slower, and used for checks only).
 CHUNK = (4 if VECTOR_LANES >= 16 else 2) * VECTOR_LANES
 # Output planes in a register block of the forward pass: six with AVX-512
 # (6 x 4 = 24 of its 32 vector registers; 1.1-1.45x faster than four on the

@@ -1,11 +1,13 @@
-"""When and how ReLU and Adam run as one numba pass instead of NumPy expressions.
+"""When and how ReLU, Adam and the input check's NaN/inf count run as one numba pass instead of NumPy.
 
 The layer (:class:`cnnlib.layers.ReLU`) and the optimiser
 (:class:`cnnlib.train.Adam`) keep their NumPy expressions, the reference a
 learner reads; with the numba backend (the default) they call the kernels
 of :mod:`._numba_elementwise` through this module, which compute the same
 values bit for bit. One check decides for both (:func:`fused_applies`), and
-small arrays run on one thread (:func:`._threads.serial_when_small`).
+small arrays run on one thread (:func:`._threads.serial_when_small`). The
+numba backend registers :func:`count_nonfinite` with :mod:`cnnlib._validation`
+for the NaN/inf check of large inputs.
 
 Nothing here imports numba until a kernel is first called, so the NumPy
 backends never compile them.
@@ -17,7 +19,11 @@ import numpy as np
 
 from .._backend import get_backend
 
-__all__ = ["fused_applies", "relu", "relu_backward", "adam_update"]
+__all__ = ["fused_applies", "relu", "relu_backward", "adam_update", "count_nonfinite", "EXPONENT_BITS"]
+
+# Exponent bits of float32 and float64: all ones exactly for infinities and NaNs.
+EXPONENT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
+                 np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
 
 
 def fused_applies(*arrays: np.ndarray) -> bool:
@@ -72,3 +78,9 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
         _kernels().adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                                kind(b1), kind(b2), kind(1 - b1), kind(1 - b2), kind(step_size),
                                float(sqrt_correction2), float(eps))
+
+
+def count_nonfinite(arr: np.ndarray) -> int:
+    """The number of NaN and infinite values of a C-contiguous float32 or float64 array, in one parallel pass."""
+    unsigned, exponent = EXPONENT_BITS[arr.dtype]
+    return _kernels().count_nonfinite(arr.reshape(arr.size).view(unsigned), exponent)

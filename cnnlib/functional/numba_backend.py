@@ -82,8 +82,8 @@ import numpy as np
 from .._geometry import avg_pool_divisors as _divisors
 from .. import _validation
 from .._validation import Pair, output_hw
-from . import (_numba_conv, _numba_depthwise, _numba_elementwise, _numba_gemm, _numba_pool, _numba_scatter,
-               _numba_wgrad, _threads)
+from . import (_numba_conv, _numba_depthwise, _numba_gemm, _numba_pool, _numba_scatter, _numba_wgrad, _threads,
+               elementwise)
 from ._phase_plan import Plan, layout_plan, phase_planes, release_buffers, tap_offsets, wide_dout
 from ._threads import set_linear_blas_threads, thread_policy
 
@@ -95,18 +95,8 @@ __all__ = ["conv2d", "conv2d_backward", "conv2d_backward_weight", "depthwise_con
 # (importing _threads does it; called again here to say so, it returns at once).
 _threads.configure_numba()
 
-# Exponent bits of float32 and float64: all ones exactly for infinities and NaNs.
-_EXPONENT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
-                  np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
-
-
-def _count_nonfinite(arr: np.ndarray) -> int:
-    """The input check's count of NaN and infinite values, on numba's threads (see _validation)."""
-    unsigned, exponent = _EXPONENT_BITS[arr.dtype]
-    return _numba_elementwise.count_nonfinite(arr.reshape(arr.size).view(unsigned), exponent)
-
-
-_validation.use_parallel_count(_count_nonfinite)
+# The input check counts NaN and infinite values of large arrays on numba's threads from now on.
+_validation.use_parallel_count(elementwise.count_nonfinite)
 
 # Output planes whose wide vector is shorter than this many elements (e.g. a
 # 1x1 output) go the im2col way: unrolled patches times the filters.
