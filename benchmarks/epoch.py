@@ -136,6 +136,7 @@ def main(argv=None) -> int:
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["results"] = {name: t.as_dict() for name, t in timings.items()}
     report["machine_after"] = timing.machine_report()
+    report["reference_after"] = timing.reference_matmul(args.threads)  # after the race: it would disturb it
 
     torch_ms = timings["torch"].median_ms
     lines = [f"{'contender':14s} {'median epoch':>13s} {'min':>9s} {'first epoch':>12s} {'/ torch':>8s}"]
@@ -147,6 +148,7 @@ def main(argv=None) -> int:
     report["env"] = env
     lines.append(f"({env} environment; load average before {load[0]}, after {load[1]}; "
                  f"threads: torch {args.threads}, numba {args.threads})")
+    lines.append(timing.format_reference(report["reference_after"]))
     print("\n".join(lines))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -153,7 +153,6 @@ def main(argv=None) -> int:
     import numba
     import torch
 
-
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     rounds, min_seconds = (5, 0.5) if args.quick else (15, 3.0)
@@ -178,11 +177,13 @@ def main(argv=None) -> int:
                      f"{med['cnnlib-numba']:.2f} | {ratio:.2f} | {low['cnnlib-numba'] / low['torch']:.2f} | "
                      f"<= 1.0 {met} | {med['numpy-im2col'] / med['torch']:.2f} |")
     report["machine_after"] = timing.machine_report()
+    report["reference_after"] = timing.reference_matmul(args.threads)  # after the race: it would disturb it
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     before, after = report["machine_before"]["loadavg_1_5_15"], report["machine_after"]["loadavg_1_5_15"]
     print("\n".join(lines))
     print(f"Medians in ms (forward + backward). Load average (1/5/15 min) before: {before}, after: {after}.")
+    print(timing.format_reference(report["reference_after"]))
     print(f"wrote {args.json}")
     return 0
 

@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import TUNED_ENV  # run as a script: the sibling module is importable
+from timing import TUNED_ENV, format_reference  # run as a script: the sibling module is importable
 
 HERE = Path(__file__).resolve().parent
 BUSY_LOOP = "while True: pass"
@@ -89,6 +89,8 @@ def main(argv=None) -> int:
 
     report = {"machine_before": timing.machine_report(), "settings": {
         "quick": args.quick, "threads": args.threads, "envs": args.envs, "numba_cpu_name": args.cpu_name}}
+    print("measuring the host's matrix-product rate (the reference that makes runs on two hosts comparable)...", flush=True)
+    report["reference_before"] = timing.reference_matmul(args.threads)
     if not args.quick and not args.no_layers:
         import compile_time
 
@@ -107,6 +109,7 @@ def main(argv=None) -> int:
         print(f"\n=== training step alone, quiet vs one core kept busy, plain environment ===", flush=True)
         report["contention"] = contention_runs(repeats, args.threads, args.cpu_name)
     report["machine_after"] = timing.machine_report()
+    report["reference_after"] = timing.reference_matmul(args.threads)
     text = format_report(report)
     print("\n" + text)
     report["text"] = text
@@ -302,6 +305,8 @@ def format_report(report: dict) -> str:
              f"torch {before.get('torch')}, numba {before.get('numba')}, numpy {before['numpy']} ({before.get('numpy_blas')});"
              f" threads: {report['settings']['threads']} each",
              f"load average 1/5/15 min: before {before['loadavg_1_5_15']}, after {after['loadavg_1_5_15']}"]
+    lines += [format_reference(report[key]) + f" ({key.split('_')[1]} the run)"
+              for key in ("reference_before", "reference_after") if key in report]
     if "numba_compile" in report:
         c = report["numba_compile"]
         lines.append(f"numba kernels: first compile {c['first_compile_s']:.1f} s (all kernels, float32 + float64), "

@@ -185,6 +185,46 @@ def machine_report() -> dict:
     return report
 
 
+def reference_matmul(threads: int, size: int = 2048, rounds: int = 7) -> dict:
+    """How fast this host multiplies matrices: a float32 ``size``-cubed product, GMAC/s.
+
+    The machines of one class differ by 2x from session to session (same CPU
+    model, different neighbours), so absolute times of two runs say little.
+    This figure, measured in the same run, puts them side by side: a kernel's
+    GMAC/s over it is a share of what the host's BLAS reaches. Both torch's
+    (oneDNN/MKL) and NumPy's BLAS, medians and best of `rounds`.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    contenders: dict[str, Callable[[], object]] = {"numpy": lambda: a @ b}
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        contenders["torch"] = lambda: ta @ tb
+    except ImportError:  # pragma: no cover - torch is the rival of every benchmark
+        pass
+    result: dict = {"size": size, "threads": threads}
+    for name, fn in contenders.items():
+        fn()  # warm-up: thread pools, page faults
+        times = [_time_once(fn) for _ in range(rounds)]
+        macs = float(size) ** 3
+        result[name] = {"median_gmacs": round(macs / statistics.median(times) / 1e6, 1),
+                        "best_gmacs": round(macs / min(times) / 1e6, 1)}
+    return result
+
+
+def format_reference(ref: dict) -> str:
+    """One line: the host's float32 matrix-product rate per library."""
+    rates = ", ".join(f"{name} {ref[name]['median_gmacs']:.1f} (best {ref[name]['best_gmacs']:.1f})"
+                      for name in ("torch", "numpy") if name in ref)
+    return f"host reference, float32 {ref['size']}^3 matrix product on {ref['threads']} threads, GMAC/s: {rates}"
+
+
 def _numba_layer() -> str | None:
     import numba
 
